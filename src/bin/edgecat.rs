@@ -1,0 +1,82 @@
+//! Native CLI over the same core the worker runs.
+//!
+//!   edgecat detect FILE...
+//!   edgecat hipsterize IN -o OUT [--glasses PNG] [--style NAME]
+
+use edgecat::codec::OutputFormat;
+use edgecat::input::Upload;
+use edgecat::pipeline;
+use std::process::ExitCode;
+
+const USAGE: &str = "usage:\n  edgecat detect FILE...\n  edgecat hipsterize IN -o OUT [--glasses PNG] [--style NAME]";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("detect") if args.len() > 1 => detect(&args[1..]),
+        Some("hipsterize") => hipsterize(&args[1..]),
+        Some("-h" | "--help") => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        _ => Err(USAGE.to_string()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(msg) => {
+            eprintln!("edgecat: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn read(path: &str) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("{path}: {e}"))
+}
+
+/// One JSON object per file; keeps going after a bad file, fails at the end.
+fn detect(files: &[String]) -> Result<(), String> {
+    let mut failed = 0;
+    for file in files {
+        match read(file).and_then(|bytes| pipeline::detect(&bytes).map_err(|e| format!("{file}: {e}"))) {
+            Ok(detection) => {
+                let mut value = serde_json::to_value(&detection).expect("serializable");
+                value["file"] = file.clone().into();
+                println!("{value}");
+            }
+            Err(msg) => {
+                eprintln!("edgecat: {msg}");
+                failed += 1;
+            }
+        }
+    }
+    if failed > 0 {
+        return Err(format!("{failed} of {} files failed", files.len()));
+    }
+    Ok(())
+}
+
+fn hipsterize(args: &[String]) -> Result<(), String> {
+    let (mut input, mut output, mut glasses, mut style) = (None, None, None, None);
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let mut value = || it.next().cloned().ok_or_else(|| format!("{arg} needs a value\n{USAGE}"));
+        match arg.as_str() {
+            "-o" | "--output" => output = Some(value()?),
+            "--glasses" => glasses = Some(value()?),
+            "--style" => style = Some(value()?),
+            a if !a.starts_with('-') && input.is_none() => input = Some(a.to_string()),
+            a => return Err(format!("unexpected argument {a}\n{USAGE}")),
+        }
+    }
+    let (input, output) = match (input, output) {
+        (Some(i), Some(o)) => (i, o),
+        _ => return Err(USAGE.to_string()),
+    };
+    let upload = Upload { photo: read(&input)?, overlay: glasses.as_deref().map(read).transpose()?, style };
+    let format = if output.to_ascii_lowercase().ends_with(".png") { OutputFormat::Png } else { OutputFormat::Jpeg };
+    let result = pipeline::hipsterize(&upload, format).map_err(|e| format!("{input}: {e}"))?;
+    std::fs::write(&output, &result.bytes).map_err(|e| format!("{output}: {e}"))?;
+    eprintln!("{input}: {} cat(s) → {output} ({})", result.cats, result.timings.server_timing());
+    Ok(())
+}

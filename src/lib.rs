@@ -1,0 +1,17 @@
+//! edgecat core: everything that does not depend on the Workers runtime, so
+//! it runs and is tested natively and compiles unchanged to wasm32.
+
+pub mod codec;
+pub mod cors;
+pub mod detector;
+pub mod error;
+pub mod info;
+pub mod input;
+pub mod landmarks;
+pub mod models;
+pub mod overlay;
+pub mod pipeline;
+pub mod preprocess;
+pub mod routes;
+
+pub use error::ApiError;

@@ -1,0 +1,311 @@
+//! Sunglasses: the built-in styles (drawn here from shapes, so no third-party
+//! artwork ships) and the transform that scales, rotates and alpha-blends an
+//! overlay onto a photo so its lenses sit on the cat's eyes.
+//!
+//! Blending works on premultiplied alpha throughout, so resampling never
+//! drags the colour of transparent pixels into the edges (no dark fringes).
+
+use crate::error::ApiError;
+use image::{imageops, Rgba, RgbImage, RgbaImage};
+use std::sync::OnceLock;
+
+/// An overlay ready to draw: premultiplied RGBA, plus the points in it that
+/// go on the left and right eye.
+#[derive(Debug, Clone)]
+pub struct Overlay {
+    premul: RgbaImage,
+    left: (f32, f32),
+    right: (f32, f32),
+}
+
+pub const STYLES: [&str; 3] = ["classic", "aviator", "round"];
+pub const DEFAULT_STYLE: &str = "classic";
+
+impl Overlay {
+    /// An uploaded PNG: assumed to be a pair of glasses whose lenses are
+    /// centred at a quarter and three quarters of its width (as the
+    /// tutorial's overlays are), so it is drawn twice the eye distance wide.
+    pub fn from_rgba(img: RgbaImage) -> Overlay {
+        let (w, h) = (img.width() as f32, img.height() as f32);
+        Overlay { premul: premultiply(img), left: (0.25 * w, 0.5 * h), right: (0.75 * w, 0.5 * h) }
+    }
+
+    pub fn size(&self) -> (u32, u32) {
+        self.premul.dimensions()
+    }
+}
+
+/// A built-in style by name (case-insensitive).
+pub fn builtin(style: &str) -> Result<&'static Overlay, ApiError> {
+    static CACHE: [OnceLock<Overlay>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+    let style = style.trim().to_ascii_lowercase();
+    let index = STYLES.iter().position(|s| *s == style).ok_or_else(|| {
+        ApiError::BadRequest(format!("unknown style `{style}`; built-in styles: {}", STYLES.join(", ")))
+    })?;
+    Ok(CACHE[index].get_or_init(|| render_style(STYLES[index])))
+}
+
+fn premultiply(mut img: RgbaImage) -> RgbaImage {
+    for p in img.pixels_mut() {
+        let a = p[3] as u32;
+        for c in 0..3 {
+            p[c] = ((p[c] as u32 * a + 127) / 255) as u8;
+        }
+    }
+    img
+}
+
+/// Draw `overlay` on `photo` with its eye points on `left_eye`/`right_eye`
+/// (photo pixels). Parts outside the photo are clipped.
+pub fn draw(photo: &mut RgbImage, overlay: &Overlay, left_eye: (f32, f32), right_eye: (f32, f32)) {
+    let (dx, dy) = (right_eye.0 - left_eye.0, right_eye.1 - left_eye.1);
+    let (odx, ody) = (overlay.right.0 - overlay.left.0, overlay.right.1 - overlay.left.1);
+    let (photo_dist, over_dist) = (dx.hypot(dy), odx.hypot(ody));
+    if photo_dist < 1.0 || over_dist < 1.0 || !photo_dist.is_finite() {
+        return;
+    }
+    let mut scale = photo_dist / over_dist;
+    let angle = dy.atan2(dx) - ody.atan2(odx);
+
+    // Shrink a large overlay once with a proper filter; bilinear sampling
+    // alone would alias when scaling down.
+    let shrunk;
+    let (src, anchor) = if scale < 0.9 {
+        let (w, h) = overlay.size();
+        let (nw, nh) = (((w as f32 * scale).round() as u32).max(1), ((h as f32 * scale).round() as u32).max(1));
+        shrunk = imageops::resize(&overlay.premul, nw, nh, imageops::FilterType::Triangle);
+        let (sx, sy) = (nw as f32 / w as f32, nh as f32 / h as f32);
+        scale /= sx;
+        (&shrunk, (overlay.left.0 * sx, overlay.left.1 * sy))
+    } else {
+        (&overlay.premul, overlay.left)
+    };
+
+    // photo = left_eye + scale * R(angle) * (o - anchor); invert per pixel.
+    let (sin, cos) = angle.sin_cos();
+    let to_photo = |ox: f32, oy: f32| {
+        let (ux, uy) = (ox - anchor.0, oy - anchor.1);
+        (left_eye.0 + scale * (cos * ux - sin * uy), left_eye.1 + scale * (sin * ux + cos * uy))
+    };
+    let (sw, sh) = (src.width() as f32, src.height() as f32);
+    let corners = [to_photo(0.0, 0.0), to_photo(sw, 0.0), to_photo(0.0, sh), to_photo(sw, sh)];
+    let min_x = corners.iter().map(|c| c.0).fold(f32::INFINITY, f32::min).floor().max(0.0);
+    let min_y = corners.iter().map(|c| c.1).fold(f32::INFINITY, f32::min).floor().max(0.0);
+    let max_x = corners.iter().map(|c| c.0).fold(f32::NEG_INFINITY, f32::max).ceil().min(photo.width() as f32);
+    let max_y = corners.iter().map(|c| c.1).fold(f32::NEG_INFINITY, f32::max).ceil().min(photo.height() as f32);
+    if min_x >= max_x || min_y >= max_y {
+        return;
+    }
+    let inv = 1.0 / scale;
+    for y in min_y as u32..max_y as u32 {
+        for x in min_x as u32..max_x as u32 {
+            let (px, py) = (x as f32 + 0.5 - left_eye.0, y as f32 + 0.5 - left_eye.1);
+            let ox = anchor.0 + inv * (cos * px + sin * py);
+            let oy = anchor.1 + inv * (-sin * px + cos * py);
+            let s = sample(src, ox - 0.5, oy - 0.5);
+            if s[3] <= 0.0 {
+                continue;
+            }
+            let d = photo.get_pixel_mut(x, y);
+            for c in 0..3 {
+                let v = s[c] + d[c] as f32 * (1.0 - s[3] / 255.0);
+                d[c] = v.round().clamp(0.0, 255.0) as u8;
+            }
+        }
+    }
+}
+
+/// Bilinear sample of a premultiplied image; outside is transparent.
+fn sample(img: &RgbaImage, x: f32, y: f32) -> [f32; 4] {
+    let (x0, y0) = (x.floor(), y.floor());
+    let (fx, fy) = (x - x0, y - y0);
+    let (w, h) = (img.width() as i64, img.height() as i64);
+    let mut out = [0.0f32; 4];
+    for (ix, iy, wgt) in [
+        (x0 as i64, y0 as i64, (1.0 - fx) * (1.0 - fy)),
+        (x0 as i64 + 1, y0 as i64, fx * (1.0 - fy)),
+        (x0 as i64, y0 as i64 + 1, (1.0 - fx) * fy),
+        (x0 as i64 + 1, y0 as i64 + 1, fx * fy),
+    ] {
+        if ix < 0 || iy < 0 || ix >= w || iy >= h || wgt == 0.0 {
+            continue;
+        }
+        let p = img.get_pixel(ix as u32, iy as u32);
+        for c in 0..4 {
+            out[c] += p[c] as f32 * wgt;
+        }
+    }
+    out
+}
+
+// ---- built-in styles, drawn from signed distance functions -------------
+
+const STYLE_W: u32 = 600;
+const STYLE_H: u32 = 220;
+
+/// A layer being painted, premultiplied RGBA in f32.
+struct Canvas {
+    px: Vec<[f32; 4]>,
+}
+
+impl Canvas {
+    /// Paint `rgb` with `alpha` where `sdf` (distance in px, < 0 inside) says.
+    fn paint(&mut self, rgb: [f32; 3], alpha: impl Fn(f32, f32) -> f32, sdf: impl Fn(f32, f32) -> f32) {
+        for y in 0..STYLE_H {
+            for x in 0..STYLE_W {
+                let (fx, fy) = (x as f32 + 0.5, y as f32 + 0.5);
+                let coverage = (0.5 - sdf(fx, fy)).clamp(0.0, 1.0);
+                if coverage == 0.0 {
+                    continue;
+                }
+                let a = coverage * alpha(fx, fy);
+                let p = &mut self.px[(y * STYLE_W + x) as usize];
+                for c in 0..3 {
+                    p[c] = rgb[c] * a + p[c] * (1.0 - a);
+                }
+                p[3] = a + p[3] * (1.0 - a);
+            }
+        }
+    }
+}
+
+fn rounded_box(x: f32, y: f32, cx: f32, cy: f32, hw: f32, hh: f32, r: f32) -> f32 {
+    let (qx, qy) = ((x - cx).abs() - hw + r, (y - cy).abs() - hh + r);
+    qx.max(0.0).hypot(qy.max(0.0)) + qx.max(qy).min(0.0) - r
+}
+
+fn ellipse(x: f32, y: f32, cx: f32, cy: f32, rx: f32, ry: f32) -> f32 {
+    // Scaled-circle approximation: exact on the axes, close enough for art.
+    let (u, v) = ((x - cx) / rx, (y - cy) / ry);
+    (u.hypot(v) - 1.0) * rx.min(ry)
+}
+
+fn ring(d: f32, half_width: f32) -> f32 {
+    d.abs() - half_width
+}
+
+fn render_style(style: &str) -> Overlay {
+    let (w, h) = (STYLE_W as f32, STYLE_H as f32);
+    let (lx, rx, ey) = (0.25 * w, 0.75 * w, 0.45 * h);
+    let mut canvas = Canvas { px: vec![[0.0; 4]; (STYLE_W * STYLE_H) as usize] };
+    // Lenses darken towards the top, like real sunglasses.
+    let tint = move |_x: f32, y: f32| (0.92 - 0.25 * (y / h)).clamp(0.6, 0.95);
+    let opaque = |_: f32, _: f32| 1.0;
+    match style {
+        "aviator" => {
+            // Teardrop lenses (an ellipse sagging outwards), thin gold frame,
+            // double bridge.
+            let lens = move |x: f32, y: f32, cx: f32| {
+                let sag = 0.08 * h * ((y - ey) / (0.35 * h)).clamp(0.0, 1.0);
+                let outward = if cx < w / 2.0 { -sag } else { sag };
+                ellipse(x, y, cx + outward, ey + 0.04 * h, 0.2 * w, 0.36 * h)
+            };
+            let lenses = move |x: f32, y: f32| lens(x, y, lx).min(lens(x, y, rx));
+            canvas.paint([30.0, 60.0, 70.0], tint, lenses);
+            let gold = [200.0, 160.0, 60.0];
+            canvas.paint(gold, opaque, move |x, y| ring(lenses(x, y), 4.0));
+            canvas.paint(gold, opaque, move |x, y| rounded_box(x, y, w / 2.0, 0.14 * h, 0.09 * w, 3.0, 3.0));
+            canvas.paint(gold, opaque, move |x, y| rounded_box(x, y, w / 2.0, 0.3 * h, 0.06 * w, 3.0, 3.0));
+        }
+        "round" => {
+            let lenses = move |x: f32, y: f32| {
+                ellipse(x, y, lx, ey, 0.19 * w, 0.19 * w).min(ellipse(x, y, rx, ey, 0.19 * w, 0.19 * w))
+            };
+            canvas.paint([20.0, 20.0, 24.0], tint, lenses);
+            let frame = [15.0, 15.0, 15.0];
+            canvas.paint(frame, opaque, move |x, y| ring(lenses(x, y), 5.0));
+            canvas.paint(frame, opaque, move |x, y| {
+                ring(ellipse(x, y, w / 2.0, ey + 0.02 * h, 0.07 * w, 0.12 * h), 4.0)
+                    .max(ey - 0.02 * h - y)
+            });
+        }
+        _ => {
+            // Classic wayfarer: heavy black frame, lenses wider at the top.
+            let lens = move |x: f32, y: f32, cx: f32| {
+                let narrowing = 0.03 * w * ((y - ey) / (0.3 * h)).clamp(0.0, 1.0);
+                rounded_box(x, y, cx, ey, 0.2 * w - narrowing, 0.3 * h, 0.08 * h)
+            };
+            let lenses = move |x: f32, y: f32| lens(x, y, lx).min(lens(x, y, rx));
+            canvas.paint([10.0, 10.0, 12.0], tint, lenses);
+            let frame = [12.0, 12.0, 12.0];
+            canvas.paint(frame, opaque, move |x, y| ring(lenses(x, y), 9.0));
+            canvas.paint(frame, opaque, move |x, y| rounded_box(x, y, w / 2.0, 0.28 * h, 0.08 * w, 0.07 * h, 6.0));
+            // A top bar across both lenses gives the wayfarer brow.
+            canvas.paint(frame, opaque, move |x, y| rounded_box(x, y, w / 2.0, 0.17 * h, 0.47 * w, 0.06 * h, 8.0));
+            // A glint on each lens.
+            canvas.paint([255.0, 255.0, 255.0], |_, _| 0.35, move |x, y| {
+                rounded_box(x, y, lx - 0.08 * w, ey - 0.12 * h, 0.03 * w, 0.025 * h, 6.0)
+                    .min(rounded_box(x, y, rx - 0.08 * w, ey - 0.12 * h, 0.03 * w, 0.025 * h, 6.0))
+            });
+        }
+    }
+    let premul = RgbaImage::from_fn(STYLE_W, STYLE_H, |x, y| {
+        let p = canvas.px[(y * STYLE_W + x) as usize];
+        Rgba([p[0].round() as u8, p[1].round() as u8, p[2].round() as u8, (p[3] * 255.0).round() as u8])
+    });
+    Overlay { premul, left: (lx, ey), right: (rx, ey) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_builtin_style_renders_lenses_on_its_eye_points() {
+        for style in STYLES {
+            let o = builtin(style).unwrap();
+            for (x, y) in [o.left, o.right] {
+                let p = o.premul.get_pixel(x as u32, y as u32);
+                assert!(p[3] > 120, "{style}: lens at ({x},{y}) is not opaque enough: {p:?}");
+            }
+            // Corners stay transparent.
+            assert_eq!(o.premul.get_pixel(0, STYLE_H - 1)[3], 0, "{style}");
+        }
+        assert_eq!(builtin("nope").unwrap_err().code(), "bad_request");
+        assert!(builtin(" Aviator ").is_ok());
+    }
+
+    #[test]
+    fn draw_darkens_the_eyes_and_leaves_far_pixels_alone() {
+        let mut photo = RgbImage::from_pixel(400, 300, image::Rgb([240, 240, 240]));
+        let o = builtin("classic").unwrap();
+        draw(&mut photo, o, (150.0, 150.0), (250.0, 150.0));
+        assert!(photo.get_pixel(150, 150)[0] < 120);
+        assert!(photo.get_pixel(250, 150)[0] < 120);
+        assert_eq!(photo.get_pixel(5, 5).0, [240, 240, 240]);
+        assert_eq!(photo.get_pixel(200, 280).0, [240, 240, 240]);
+    }
+
+    #[test]
+    fn rotation_follows_the_eyes() {
+        // Eyes on a vertical line: the glasses must be drawn vertically.
+        let mut photo = RgbImage::from_pixel(300, 400, image::Rgb([255, 255, 255]));
+        draw(&mut photo, builtin("round").unwrap(), (150.0, 120.0), (150.0, 280.0));
+        assert!(photo.get_pixel(150, 120)[0] < 120 && photo.get_pixel(150, 280)[0] < 120);
+        assert_eq!(photo.get_pixel(20, 200).0, [255, 255, 255]);
+    }
+
+    #[test]
+    fn clipped_at_the_border_without_panicking() {
+        let mut photo = RgbImage::from_pixel(50, 40, image::Rgb([255, 255, 255]));
+        draw(&mut photo, builtin("aviator").unwrap(), (-10.0, 5.0), (30.0, 0.0));
+        draw(&mut photo, builtin("aviator").unwrap(), (1e9, 5.0), (f32::NAN, 0.0));
+        assert!(photo.pixels().any(|p| p[0] < 200));
+    }
+
+    /// Semi-transparent white edges must not turn grey: premultiplied
+    /// resampling keeps a white overlay white wherever it covers.
+    #[test]
+    fn no_dark_fringes_when_shrinking() {
+        let mut img = RgbaImage::from_pixel(200, 100, Rgba([0, 0, 0, 0]));
+        for y in 25..75 {
+            for x in 25..175 {
+                img.put_pixel(x, y, Rgba([255, 255, 255, 255]));
+            }
+        }
+        let o = Overlay::from_rgba(img);
+        let mut photo = RgbImage::from_pixel(100, 100, image::Rgb([255, 255, 255]));
+        draw(&mut photo, &o, (40.0, 50.0), (60.0, 50.0));
+        assert!(photo.pixels().all(|p| p.0 == [255, 255, 255]), "white on white stays white");
+    }
+}

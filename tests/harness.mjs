@@ -1,0 +1,72 @@
+// Starts the built worker under `wrangler dev` (workerd) on free loopback
+// ports, waits until it answers, and stops exactly the processes it started.
+import { spawn } from 'node:child_process';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const SHARED = path.resolve(ROOT, '..', 'shared');
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Run `wrangler dev` on the prebuilt worker. `vars` become `--var K:V`.
+ * Returns { url, stop(), log() }.
+ */
+export async function startWorker({ vars = {}, timeoutMs = 90_000 } = {}) {
+  const port = await freePort();
+  const inspector = await freePort();
+  const args = [
+    path.join(ROOT, 'node_modules', 'wrangler', 'bin', 'wrangler.js'),
+    'dev', '--ip', '127.0.0.1', '--port', String(port),
+    '--inspector-port', String(inspector),
+    '--show-interactive-dev-session=false', '--log-level', 'warn',
+  ];
+  for (const [k, v] of Object.entries(vars)) args.push('--var', `${k}:${v}`);
+  let output = '';
+  // Own process group, so stop() ends wrangler and the workerd it spawned.
+  const child = spawn(process.execPath, args, {
+    cwd: ROOT,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CI: 'true', NO_COLOR: '1' },
+  });
+  child.stdout.on('data', (d) => { output += d; });
+  child.stderr.on('data', (d) => { output += d; });
+  let exited = false;
+  child.on('exit', () => { exited = true; });
+
+  const url = `http://127.0.0.1:${port}`;
+  const stop = () => {
+    if (exited) return;
+    try { process.kill(-child.pid, 'SIGTERM'); } catch { /* already gone */ }
+    setTimeout(() => { if (!exited) { try { process.kill(-child.pid, 'SIGKILL'); } catch {} } }, 3000).unref();
+  };
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (exited) throw new Error(`wrangler dev exited early:\n${output}`);
+    try {
+      const res = await fetch(`${url}/api/health`);
+      if (res.ok) return { url, stop, log: () => output, pid: child.pid };
+    } catch { /* not listening yet */ }
+    await sleep(250);
+  }
+  stop();
+  throw new Error(`wrangler dev did not answer within ${timeoutMs} ms:\n${output}`);
+}
+
+/** The worker under test: started by run-http.mjs, URL in EDGECAT_URL. */
+export const BASE = process.env.EDGECAT_URL;

@@ -1,0 +1,134 @@
+//! The Cloudflare Worker: turns HTTP requests into calls on the edgecat core
+//! and core results (or `ApiError`s) into HTTP responses. Everything that can
+//! be decided without the runtime lives in the core crate.
+
+use edgecat::cors::CorsPolicy;
+use edgecat::input::{self, BodyKind, Part, Upload};
+use edgecat::routes::{self, Endpoint, Route};
+use edgecat::{info, pipeline, ApiError};
+use futures_util::StreamExt;
+use wasm_bindgen::JsCast;
+use worker::{event, Context, Env, Headers, Request, Response, Result};
+
+mod http;
+use http::Reply;
+
+#[event(start)]
+fn start() {
+    console_error_panic_hook::set_once();
+}
+
+#[event(fetch)]
+async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    let cors = CorsPolicy::parse(var(&env, "ALLOWED_ORIGINS").as_deref());
+    let origin = req.headers().get("Origin")?;
+    let test_routes = var(&env, "EDGECAT_TEST_ROUTES").as_deref() == Some("1");
+    let method = req.method().to_string();
+    let path = req.path();
+
+    let reply = match routes::resolve(&method, &path, test_routes) {
+        Ok(Route::Preflight(endpoint)) => {
+            Reply::empty(204).headers(cors.preflight_headers(origin.as_deref(), endpoint.methods()))
+        }
+        Ok(Route::Call(endpoint)) => match call(endpoint, &mut req).await {
+            Ok(reply) => reply,
+            Err(err) => Reply::error(&err),
+        },
+        Err(err) => Reply::error(&err),
+    };
+    let reply = reply.headers(cors.response_headers(origin.as_deref()));
+    reply.into_response(method == "HEAD")
+}
+
+fn var(env: &Env, name: &str) -> Option<String> {
+    env.var(name).ok().map(|v| v.to_string())
+}
+
+async fn call(endpoint: Endpoint, req: &mut Request) -> std::result::Result<Reply, ApiError> {
+    match endpoint {
+        Endpoint::Health => Ok(Reply::json(200, &info::health())),
+        Endpoint::Models => Ok(Reply::json(200, &info::models())),
+        Endpoint::Panic => panic!("deliberate panic from the test-only route"),
+        Endpoint::Detect => {
+            let upload = read_upload(req).await?;
+            let detection = pipeline::detect(&upload.photo)?;
+            let timing = detection.timings_ms.server_timing();
+            let body = serde_json::to_value(&detection).map_err(|e| ApiError::Internal(e.to_string()))?;
+            Ok(Reply::json(200, &body).headers(vec![("Server-Timing", timing)]))
+        }
+        Endpoint::Hipsterize => {
+            let query = req.url().ok().and_then(|u| {
+                u.query_pairs().find(|(k, _)| k == "format").map(|(_, v)| v.into_owned())
+            });
+            let accept = header(req.headers(), "Accept");
+            let format = pipeline::output_format(query.as_deref(), accept.as_deref())?;
+            let upload = read_upload(req).await?;
+            let out = pipeline::hipsterize(&upload, format)?;
+            Ok(Reply::bytes(200, out.format.content_type(), out.bytes).headers(vec![
+                ("X-Cats-Found", out.cats.to_string()),
+                ("Server-Timing", out.timings.server_timing()),
+            ]))
+        }
+    }
+}
+
+/// Read the photo (and overlay/style) from the request, enforcing the body
+/// limit before and while reading.
+async fn read_upload(req: &mut Request) -> std::result::Result<Upload, ApiError> {
+    let headers = req.headers();
+    let kind = input::body_kind(header(headers, "Content-Type").as_deref())?;
+    input::check_declared_length(header(headers, "Content-Length").as_deref())?;
+    match kind {
+        BodyKind::Image => Ok(Upload { photo: read_limited(req).await?, ..Upload::default() }),
+        BodyKind::Multipart => input::upload_from_parts(read_parts(req).await?),
+    }
+}
+
+fn header(headers: &Headers, name: &str) -> Option<String> {
+    headers.get(name).ok().flatten()
+}
+
+/// Stream the body, failing as soon as it passes the limit (a chunked upload
+/// declares no length).
+async fn read_limited(req: &mut Request) -> std::result::Result<Vec<u8>, ApiError> {
+    let mut stream = req.stream().map_err(|e| ApiError::BadRequest(format!("no body: {e}")))?;
+    let mut body = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("reading the body failed: {e}")))?;
+        body.extend_from_slice(&chunk);
+        if body.len() as u64 > input::MAX_BODY_BYTES {
+            return Err(input::check_length(body.len() as u64).unwrap_err());
+        }
+    }
+    input::check_length(body.len() as u64)?;
+    Ok(body)
+}
+
+/// The runtime's own multipart parser, read in field order (the two-file
+/// form of the tutorial depends on order).
+async fn read_parts(req: &mut Request) -> std::result::Result<Vec<Part>, ApiError> {
+    let bad = |what: &str| ApiError::BadRequest(format!("malformed multipart body: {what}"));
+    let promise = req.inner().form_data().map_err(|_| bad("unreadable"))?;
+    let form: web_sys::FormData = wasm_bindgen_futures::JsFuture::from(promise)
+        .await
+        .map_err(|_| bad("the runtime could not parse it"))?
+        .unchecked_into();
+    let entries = js_sys::try_iter(&form).ok().flatten().ok_or_else(|| bad("not iterable"))?;
+    let mut parts = Vec::new();
+    for entry in entries {
+        let entry: js_sys::Array = entry.map_err(|_| bad("entry"))?.unchecked_into();
+        let name = entry.get(0).as_string().unwrap_or_default();
+        let value = entry.get(1);
+        if let Some(text) = value.as_string() {
+            parts.push(Part::Text { name, value: text });
+        } else if let Ok(file) = value.dyn_into::<web_sys::File>() {
+            let content_type = file.type_();
+            let buffer = wasm_bindgen_futures::JsFuture::from(file.array_buffer())
+                .await
+                .map_err(|_| bad("file part"))?;
+            let bytes = js_sys::Uint8Array::new(&buffer).to_vec();
+            parts.push(Part::File { name, content_type, bytes });
+        }
+    }
+    Ok(parts)
+}
