@@ -10,8 +10,8 @@ export WRANGLER_LOG_PATH := $(CURDIR)/target/wrangler-logs
 export CARGO_TERM_COLOR ?= never
 
 WORKER_OUT := worker/build/index.js
-WORKER_SRC := $(shell find src worker/src models -type f 2>/dev/null) \
-	Cargo.toml Cargo.lock worker/Cargo.toml build.rs
+WORKER_SRC := $(shell find src worker/src -type f) $(wildcard models/*.onnx) \
+	models/manifest.json Cargo.toml Cargo.lock worker/Cargo.toml build.rs
 
 .PHONY: setup build dev test test-native test-http test-browser models clean
 
@@ -32,13 +32,18 @@ $(WORKER_OUT): $(WORKER_SRC)
 dev: build
 	npx wrangler dev --ip 127.0.0.1 --port $(PORT) --show-interactive-dev-session=false
 
-test: build test-native test-http
+test: build test-native test-http test-browser
 
 test-native:
 	cargo test --release
 
 test-http:
-	node tests/run-http.mjs
+	node tests/run-http.mjs tests/http
+
+# The page in headless Chromium (Debian's package, installed on first use).
+test-browser:
+	@bash scripts/setup.sh --browser
+	node tests/run-http.mjs tests/browser
 
 clean:
 	rm -rf worker/build target

@@ -6,7 +6,11 @@ use std::{env, fs, path::Path, process::Command};
 
 fn main() {
     let root = env::var("CARGO_MANIFEST_DIR").unwrap();
-    let models = Path::new(&root).join("models");
+    // EDGECAT_MODELS_DIR builds with another set of models (same layout).
+    println!("cargo:rerun-if-env-changed=EDGECAT_MODELS_DIR");
+    let models = env::var("EDGECAT_MODELS_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| Path::new(&root).join("models"));
     let manifest_path = models.join("manifest.json");
     println!("cargo:rerun-if-changed={}", manifest_path.display());
 

@@ -25,7 +25,7 @@ if [ "$("$TOOLS/bin/wasm-bindgen" --version 2>/dev/null | awk '{print $2}')" != 
   say "building wasm-bindgen-cli $wb_version (a few minutes, once)"
   cargo install --quiet --force --root "$TOOLS" wasm-bindgen-cli --version "$wb_version"
 fi
-if [ "$("$TOOLS/bin/worker-build" --version 2>/dev/null | awk '{print $2}')" != "$WORKER_BUILD_VERSION" ]; then
+if [ "$("$TOOLS/bin/worker-build" --version 2>/dev/null | awk '{print $NF}')" != "$WORKER_BUILD_VERSION" ]; then
   say "building worker-build $WORKER_BUILD_VERSION (once)"
   cargo install --quiet --force --root "$TOOLS" worker-build --version "$WORKER_BUILD_VERSION"
 fi

@@ -5,7 +5,7 @@ use crate::error::ApiError;
 use image::codecs::jpeg::JpegEncoder;
 use image::codecs::png::PngEncoder;
 use image::metadata::Orientation;
-use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits, RgbImage, RgbaImage};
+use image::{DynamicImage, ImageDecoder, ImageError, ImageFormat, ImageReader, Limits, RgbImage, RgbaImage};
 use std::io::Cursor;
 
 /// Largest photo accepted: 40 megapixels, 16,384 px a side.
@@ -76,16 +76,19 @@ fn decode(bytes: &[u8], bounds: &Bounds) -> Result<DynamicImage, DecodeError> {
         .with_guessed_format()
         .map_err(|e| DecodeError::Bad(format!("the {what} could not be read: {e}")))?;
     match reader.format() {
-        Some(ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::WebP | ImageFormat::Gif) => {}
+        Some(ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::WebP | ImageFormat::Gif | ImageFormat::Bmp) => {}
         _ => {
             return Err(DecodeError::Bad(format!(
-                "the {what} is not a JPEG, PNG, WebP or GIF image"
+                "the {what} is not a JPEG, PNG, WebP, GIF or BMP image"
             )))
         }
     }
-    let mut decoder = reader
-        .into_decoder()
-        .map_err(|e| DecodeError::Bad(format!("the {what} could not be decoded: {e}")))?;
+    let mut decoder = reader.into_decoder().map_err(|e| match e {
+        // Some decoders refuse huge declared sizes themselves (on wasm32 the
+        // png crate does, as the size overflows usize).
+        ImageError::Limits(_) => DecodeError::TooLarge(format!("the {what} is too large to decode: {e}")),
+        e => DecodeError::Bad(format!("the {what} could not be decoded: {e}")),
+    })?;
     let (w, h) = decoder.dimensions();
     if w == 0 || h == 0 {
         return Err(DecodeError::Bad(format!("the {what} has no pixels ({w}×{h})")));

@@ -189,7 +189,7 @@ fn render_style(style: &str) -> Overlay {
     let (lx, rx, ey) = (0.25 * w, 0.75 * w, 0.45 * h);
     let mut canvas = Canvas { px: vec![[0.0; 4]; (STYLE_W * STYLE_H) as usize] };
     // Lenses darken towards the top, like real sunglasses.
-    let tint = move |_x: f32, y: f32| (0.92 - 0.25 * (y / h)).clamp(0.6, 0.95);
+    let tint = move |_x: f32, y: f32| (0.97 - 0.2 * (y / h)).clamp(0.75, 0.97);
     let opaque = |_: f32, _: f32| 1.0;
     match style {
         "aviator" => {

@@ -1,0 +1,525 @@
+"""Shared code for edgecat model training: data loading, the Rust preprocessing
+contract (letterbox / face crop), the network definitions and the ONNX builder.
+
+Paths to data are always relative to the repo root (../shared/data/...).
+"""
+import glob
+import io
+import math
+import os
+import random
+import xml.etree.ElementTree as ET
+
+import numpy as np
+from PIL import Image, ImageFilter, ImageOps
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.normpath(os.path.join(HERE, "..", ".."))
+OUT = os.path.join(HERE, "out")
+DATA_REL = "../shared/data"
+
+# ---- fixed hyper-parameters that are part of the contract (written to the manifest)
+DET_SIZE = 224
+LMK_SIZE = 96
+CROP_SCALE = 1.3
+PAD = 128
+DET_STRIDES = (16, 32)
+
+
+def abspath(rel):
+    """rel is relative to the repo root, e.g. ../shared/data/..."""
+    return os.path.normpath(os.path.join(REPO, rel))
+
+
+def relpath(p):
+    return os.path.relpath(p, REPO)
+
+
+def rnd(x):
+    """Rust f64::round for non-negative and negative halves alike: floor(x+0.5)."""
+    return int(math.floor(x + 0.5))
+
+
+def load_rgb(path):
+    im = Image.open(path)
+    im = ImageOps.exif_transpose(im)
+    return im.convert("RGB")
+
+
+# ------------------------------------------------------------------ contract
+def letterbox(im, S=DET_SIZE):
+    """-> canvas (PIL S x S), scale, ox, oy.  photo = (canvas - offset) / scale."""
+    w, h = im.size
+    scale = S / max(w, h)
+    nw = max(1, rnd(w * scale))
+    nh = max(1, rnd(h * scale))
+    r = im.resize((nw, nh), Image.BILINEAR)
+    ox, oy = (S - nw) // 2, (S - nh) // 2
+    canvas = Image.new("RGB", (S, S), (PAD, PAD, PAD))
+    canvas.paste(r, (ox, oy))
+    return canvas, scale, ox, oy
+
+
+def crop_square(box, crop_scale=CROP_SCALE):
+    x0, y0, x1, y1 = box
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    side = crop_scale * max(x1 - x0, y1 - y0)
+    s = max(1, rnd(side))
+    left = rnd(cx - s / 2)
+    top = rnd(cy - s / 2)
+    return left, top, s
+
+
+def face_crop(im, box, L=LMK_SIZE, crop_scale=CROP_SCALE):
+    """-> L x L PIL canvas, (left, top, s).  photo x = left + u * s for u in 0..1."""
+    left, top, s = crop_square(box, crop_scale)
+    W, H = im.size
+    canvas = Image.new("RGB", (s, s), (PAD, PAD, PAD))
+    ix0, iy0 = max(0, left), max(0, top)
+    ix1, iy1 = min(W, left + s), min(H, top + s)
+    if ix1 > ix0 and iy1 > iy0:
+        canvas.paste(im.crop((ix0, iy0, ix1, iy1)), (ix0 - left, iy0 - top))
+    return canvas.resize((L, L), Image.BILINEAR), (left, top, s)
+
+
+def to_tensor(canvas):
+    a = np.asarray(canvas, dtype=np.float32) / 255.0
+    return a.transpose(2, 0, 1)[None].copy()
+
+
+# ------------------------------------------------------------------ datasets
+def _hj_dir():
+    return abspath(DATA_REL + "/cat-face-boxes/hujingyu-yolo-catface")
+
+
+def _of_dir():
+    return abspath(DATA_REL + "/cat-face-boxes/orienfish-kaggle-catface")
+
+
+def load_hujingyu(split):
+    """split 'train' or 'val' -> list of dict(path, boxes[[x0,y0,x1,y1]], eyes=None)"""
+    recs = []
+    for p in sorted(glob.glob(_hj_dir() + f"/images/{split}_*.jpg")):
+        lab = p.replace("/images/", "/labels/")[:-4] + ".txt"
+        W, H = Image.open(p).size
+        boxes = []
+        if os.path.exists(lab):
+            for line in open(lab):
+                v = line.split()
+                if len(v) != 5:
+                    continue
+                _, cx, cy, w, h = map(float, v)
+                boxes.append([(cx - w / 2) * W, (cy - h / 2) * H, (cx + w / 2) * W, (cy + h / 2) * H])
+        recs.append(dict(path=relpath(p), boxes=boxes, eyes=[None] * len(boxes), src="hujingyu"))
+    return recs
+
+
+def load_orienfish(split):
+    d = _of_dir()
+    names = [l.split() for l in open(d + "/split.txt") if l.strip()]
+    names = sorted(n for n, s in names if s == split)
+    recs = []
+    for n in names:
+        r = ET.parse(f"{d}/labels/{n}.xml").getroot()
+        faces, eyes = [], []
+        for o in r.findall("object"):
+            b = [float(o.find("bndbox/" + k).text) for k in ("xmin", "ymin", "xmax", "ymax")]
+            (faces if o.find("name").text == "cat_face" else eyes).append(b)
+        feyes = []
+        for f in faces:
+            inside = [e for e in eyes if f[0] <= (e[0] + e[2]) / 2 <= f[2] and f[1] <= (e[1] + e[3]) / 2 <= f[3]]
+            if len(inside) == 2:
+                pts = sorted([((e[0] + e[2]) / 2, (e[1] + e[3]) / 2) for e in inside])
+                feyes.append([list(pts[0]), list(pts[1])])
+            else:
+                feyes.append(None)
+        recs.append(dict(path=relpath(f"{d}/images/{n}.jpg"), boxes=faces, eyes=feyes, src="orienfish"))
+    return recs
+
+
+def load_cat_landmarks():
+    recs = []
+    for p in sorted(glob.glob(abspath(DATA_REL + "/cat-landmarks") + "/*.jpg")):
+        v = list(map(float, open(p + ".cat").read().split()))
+        n = int(v[0])
+        pts = np.array(v[1:1 + 2 * n]).reshape(n, 2)
+        eyes = sorted([tuple(pts[0]), tuple(pts[1])])
+        recs.append(dict(path=relpath(p), eyes=[list(eyes[0]), list(eyes[1])], pts=pts.tolist(), src="cat-landmarks"))
+    return recs
+
+
+def dog_photos(parity):
+    """parity 0 = even index (training negatives), 1 = odd index (held out)."""
+    ps = sorted(glob.glob(abspath(DATA_REL + "/cats-vs-dogs/dog") + "/*"))
+    return [relpath(p) for i, p in enumerate(ps) if i % 2 == parity]
+
+
+def noncat_photos():
+    ps = sorted(glob.glob(abspath(DATA_REL + "/non-cat-photos") + "/*"))
+    return [relpath(p) for p in ps if p.lower().endswith((".jpg", ".jpeg", ".png"))]
+
+
+def internal_split(recs, k=10):
+    """Deterministic internal validation (for threshold choice / monitoring): every k-th."""
+    tr = [r for i, r in enumerate(recs) if i % k != 0]
+    va = [r for i, r in enumerate(recs) if i % k == 0]
+    return tr, va
+
+
+# ------------------------------------------------------------------ augmentation helpers
+def color_jitter(a, rng, strength=1.0):
+    """a: float32 HxWx3 in 0..255"""
+    if rng.random() < 0.8:
+        b = rng.uniform(-40, 40) * strength
+        c = math.exp(rng.uniform(-0.45, 0.45) * strength)
+        m = a.mean()
+        a = (a - m) * c + m + b
+        sat = math.exp(rng.uniform(-0.7, 0.5) * strength)
+        g = a.mean(axis=2, keepdims=True)
+        a = (a - g) * sat + g
+        # per-channel gain (white balance / hue-ish shift)
+        a = a * np.array([math.exp(rng.uniform(-0.12, 0.12) * strength) for _ in range(3)], dtype=np.float32)
+    if rng.random() < 0.08:
+        a = np.repeat(a.mean(axis=2, keepdims=True), 3, axis=2)
+    if rng.random() < 0.3:
+        gamma = math.exp(rng.uniform(-0.35, 0.35))
+        a = 255.0 * (np.clip(a, 0, 255) / 255.0) ** gamma
+    if rng.random() < 0.2:
+        a = a + np.random.default_rng(rng.randrange(1 << 30)).normal(0, rng.uniform(2, 10), a.shape).astype(np.float32)
+    return np.clip(a, 0, 255)
+
+
+def degrade(im, rng, p=0.25):
+    """blur / jpeg noise on a PIL image"""
+    if rng.random() < p:
+        im = im.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.6)))
+    if rng.random() < p:
+        buf = io.BytesIO()
+        im.save(buf, format="JPEG", quality=rng.randint(15, 70))
+        buf.seek(0)
+        im = Image.open(buf).convert("RGB")
+    return im
+
+
+def cutout(a, rng, n_max=3, size=(0.08, 0.3), avoid=None):
+    H, W = a.shape[:2]
+    for _ in range(rng.randint(1, n_max)):
+        w = int(W * rng.uniform(*size))
+        h = int(H * rng.uniform(*size))
+        x = rng.randint(0, W - w)
+        y = rng.randint(0, H - h)
+        if rng.random() < 0.5:
+            a[y:y + h, x:x + w] = rng.randint(0, 255)
+        else:
+            a[y:y + h, x:x + w] = np.asarray([rng.randint(0, 255) for _ in range(3)], dtype=np.float32)
+    return a
+
+
+def affine_warp(im, scale, angle_deg, center_src, center_dst, out_size, flip=False):
+    """Map source image to an out_size canvas: dst = R(angle) * scale * (src - center_src) + center_dst
+    (optionally mirrored).  Downscaling is done first with an antialiased Pillow resize (like the
+    inference path), so textures look like the letterboxed photos the model sees in production.
+    Returns (PIL canvas, fwd(pts) function mapping Nx2 source points to canvas points)."""
+    W, H = im.size
+    pre = 1.0
+    if scale < 0.9:
+        nw, nh = max(1, rnd(W * scale)), max(1, rnd(H * scale))
+        im = im.resize((nw, nh), Image.BILINEAR)
+        pre_x, pre_y = nw / W, nh / H
+    else:
+        pre_x = pre_y = 1.0
+    rest = scale / ((pre_x + pre_y) / 2)
+    th = math.radians(angle_deg)
+    ca, sa = math.cos(th), math.sin(th)
+    fx = -1.0 if flip else 1.0
+    # forward matrix on original coordinates: p' = A p + t
+    A = np.array([[fx * ca * scale, -sa * scale], [fx * sa * scale, ca * scale]])
+    t = np.array(center_dst) - A @ np.array(center_src)
+    # on pre-resized coordinates: p_orig = p_pre / pre
+    A2 = A @ np.diag([1 / pre_x, 1 / pre_y])
+    Ai = np.linalg.inv(A2)
+    ti = -Ai @ t
+    data = (Ai[0, 0], Ai[0, 1], ti[0], Ai[1, 0], Ai[1, 1], ti[1])
+    out = im.transform(out_size, Image.AFFINE, data, resample=Image.BILINEAR, fillcolor=(PAD, PAD, PAD))
+
+    def fwd(pts):
+        pts = np.asarray(pts, dtype=np.float64).reshape(-1, 2)
+        return pts @ A.T + t
+
+    del rest
+    return out, fwd, A
+
+
+def transform_boxes(boxes, A, fwd):
+    """rotate boxes as inscribed ellipses (less inflation than transforming corners)."""
+    out = []
+    for b in boxes:
+        c = fwd([[(b[0] + b[2]) / 2, (b[1] + b[3]) / 2]])[0]
+        a, bb = (b[2] - b[0]) / 2, (b[3] - b[1]) / 2
+        # ellipse axes after the linear map A: half extents = sqrt(sum (A[i,j]*r_j)^2)
+        hx = math.sqrt((A[0, 0] * a) ** 2 + (A[0, 1] * bb) ** 2)
+        hy = math.sqrt((A[1, 0] * a) ** 2 + (A[1, 1] * bb) ** 2)
+        # blend a little toward the corner bbox (faces are not ellipses)
+        cx_ = math.sqrt((abs(A[0, 0]) * a + abs(A[0, 1]) * bb) ** 2)
+        cy_ = math.sqrt((abs(A[1, 0]) * a + abs(A[1, 1]) * bb) ** 2)
+        hx, hy = 0.7 * hx + 0.3 * cx_, 0.7 * hy + 0.3 * cy_
+        out.append([c[0] - hx, c[1] - hy, c[0] + hx, c[1] + hy])
+    return out
+
+
+# ------------------------------------------------------------------ torch models
+def build_torch():
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    class ConvBN(nn.Module):
+        def __init__(self, cin, cout, k=3, s=1, groups=1, act=True, bn=True, pad=None):
+            super().__init__()
+            self.conv = nn.Conv2d(cin, cout, k, s, k // 2 if pad is None else pad, groups=groups, bias=not bn)
+            self.bn = nn.BatchNorm2d(cout) if bn else None
+            self.act = act
+
+        def forward(self, x):
+            x = self.conv(x)
+            if self.bn is not None:
+                x = self.bn(x)
+            return F.relu(x) if self.act else x
+
+    class DW(nn.Module):
+        """depthwise kxk (+BN+ReLU) -> pointwise 1x1 (+BN) [+ residual] -> ReLU"""
+
+        def __init__(self, cin, cout, s=1, k=3):
+            super().__init__()
+            self.dw = ConvBN(cin, cin, k, s, groups=cin, act=True)
+            self.pw = ConvBN(cin, cout, 1, 1, act=False)
+            self.res = s == 1 and cin == cout
+
+        def forward(self, x):
+            y = self.pw(self.dw(x))
+            if self.res:
+                y = y + x
+            return F.relu(y)
+
+    class Detector(nn.Module):
+        def __init__(self, S=DET_SIZE, c4_blocks=4, c5_blocks=3):
+            super().__init__()
+            self.S = S
+            self.stem = ConvBN(3, 32, 4, 4, pad=0)  # patchify stem: cheap to train on 2 CPU cores
+            self.c3 = nn.Sequential(DW(32, 32), DW(32, 64, 2), DW(64, 64))  # /8
+            self.c4 = nn.Sequential(DW(64, 128, 2), *[DW(128, 128) for _ in range(c4_blocks)])  # /16
+            self.c5 = nn.Sequential(DW(128, 256, 2), *[DW(256, 256) for _ in range(c5_blocks)])  # /32
+            # training-only auxiliary head: image-level "is there a cat" (cat photos vs dog photos)
+            self.aux = nn.Linear(128 + 256, 1)
+            self.h4 = DW(128, 64)
+            self.h5 = DW(256, 64)
+            self.cls4, self.reg4 = nn.Conv2d(64, 1, 1), nn.Conv2d(64, 4, 1)
+            self.cls5, self.reg5 = nn.Conv2d(64, 1, 1), nn.Conv2d(64, 4, 1)
+            for o in (self.cls4, self.reg4, self.cls5, self.reg5):
+                nn.init.normal_(o.weight, std=0.01)
+                nn.init.constant_(o.bias, 0.0)
+            for o in (self.cls4, self.cls5):
+                o.bias.data[0] = -4.6
+            self.grids = {}
+
+        def raw(self, x):
+            x = self.stem(x)
+            x = self.c3(x)
+            p4 = self.c4(x)
+            p5 = self.c5(p4)
+            f4, f5 = self.h4(p4), self.h5(p5)
+            self.aux_logit = self.aux(torch.cat([p4.mean((2, 3)), p5.mean((2, 3))], 1))[:, 0]
+            return [(self.cls4(f4), self.reg4(f4)), (self.cls5(f5), self.reg5(f5))]
+
+        def anchors(self, device):
+            pts = []
+            for st in DET_STRIDES:
+                n = self.S // st
+                ys, xs = torch.meshgrid(torch.arange(n), torch.arange(n), indexing="ij")
+                c = torch.stack([(xs.flatten() + 0.5) * st, (ys.flatten() + 0.5) * st], 1).float()
+                pts.append(torch.cat([c, torch.full((n * n, 1), float(st))], 1))
+            return torch.cat(pts, 0).to(device)  # N x 3 (cx, cy, stride)
+
+        def forward(self, x):
+            """-> logits [B,N], ltrb distances [B,N,4] (pixels), anchors [N,3]"""
+            outs = self.raw(x)
+            logits, regs = [], []
+            for (c, r), st in zip(outs, DET_STRIDES):
+                logits.append(c.flatten(1))
+                regs.append(torch.exp(r.flatten(2).clamp(max=8.0)).transpose(1, 2) * st)
+            return torch.cat(logits, 1), torch.cat(regs, 1), self.anchors(x.device)
+
+    class Landmarks(nn.Module):
+        def __init__(self, L=LMK_SIZE, K=2):
+            super().__init__()
+            self.stem = ConvBN(3, 24, 3, 2)  # 48
+            self.body = nn.Sequential(
+                DW(24, 32, 2), DW(32, 32),  # 24
+                DW(32, 64, 2), DW(64, 64, 1, 5), DW(64, 64, 1, 5), DW(64, 96, 1, 5), DW(96, 96, 1, 5),  # 12
+            )
+            self.head = nn.Conv2d(96, K, 1)
+            self.K = K
+            self.n = L // 8
+            g = (torch.arange(self.n).float() + 0.5) / self.n
+            ys, xs = torch.meshgrid(g, g, indexing="ij")
+            self.register_buffer("grid", torch.stack([xs.flatten(), ys.flatten()], 1))  # HW x 2
+
+        def forward(self, x):
+            h = self.head(self.body(self.stem(x)))  # B,K,n,n
+            B = h.shape[0]
+            logit = h.flatten(2)  # B,K,HW
+            p = torch.softmax(logit, -1)
+            xy = p @ self.grid  # B,K,2
+            return xy.reshape(B, -1), logit
+
+    return dict(ConvBN=ConvBN, DW=DW, Detector=Detector, Landmarks=Landmarks)
+
+
+# ------------------------------------------------------------------ ONNX builder (BN folded)
+class OnnxBuilder:
+    def __init__(self):
+        import onnx  # noqa
+        self.nodes, self.inits, self.n = [], [], 0
+
+    def name(self, p):
+        self.n += 1
+        return f"{p}_{self.n}"
+
+    def const(self, arr, p="c"):
+        from onnx import numpy_helper
+        nm = self.name(p)
+        self.inits.append(numpy_helper.from_array(np.asarray(arr), nm))
+        return nm
+
+    def node(self, op, inputs, p=None, **attrs):
+        from onnx import helper
+        out = self.name(p or op.lower())
+        self.nodes.append(helper.make_node(op, inputs, [out], name=out, **attrs))
+        return out
+
+    def conv(self, x, conv, bn=None):
+        W = conv.weight.detach().double().numpy()
+        b = conv.bias.detach().double().numpy() if conv.bias is not None else np.zeros(W.shape[0])
+        if bn is not None:
+            g = bn.weight.detach().double().numpy()
+            beta = bn.bias.detach().double().numpy()
+            mu = bn.running_mean.detach().double().numpy()
+            var = bn.running_var.detach().double().numpy()
+            f = g / np.sqrt(var + bn.eps)
+            W = W * f[:, None, None, None]
+            b = (b - mu) * f + beta
+        k = W.shape[2]
+        s = conv.stride[0]
+        p = conv.padding[0]
+        return self.node("Conv", [x, self.const(W.astype(np.float32), "w"), self.const(b.astype(np.float32), "b")],
+                         "conv", kernel_shape=[k, k], strides=[s, s], pads=[p, p, p, p], group=conv.groups,
+                         dilations=[1, 1])
+
+    def convbn(self, x, m):
+        y = self.conv(x, m.conv, m.bn)
+        return self.node("Relu", [y]) if m.act else y
+
+    def dw(self, x, m):
+        y = self.convbn(self.convbn(x, m.dw), m.pw)
+        if m.res:
+            y = self.node("Add", [y, x])
+        return self.node("Relu", [y])
+
+    def seq(self, x, s):
+        for m in s:
+            x = self.dw(x, m)
+        return x
+
+    def model(self, inputs, outputs, name):
+        import onnx
+        from onnx import helper
+        g = helper.make_graph(self.nodes, name, inputs, outputs, self.inits)
+        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], producer_name="edgecat-train")
+        m.ir_version = 7
+        onnx.checker.check_model(m, full_check=True)
+        return m
+
+
+def export_detector(model, path):
+    from onnx import TensorProto, helper
+    model.eval()
+    S = model.S
+    b = OnnxBuilder()
+    x = "input"
+    y = b.convbn(x, model.stem)
+    y = b.seq(y, model.c3)
+    p4 = b.seq(y, model.c4)
+    p5 = b.seq(p4, model.c5)
+    scores, boxes = [], []
+    for feat, head, cls, regc, st in ((p4, model.h4, model.cls4, model.reg4, 16),
+                                      (p5, model.h5, model.cls5, model.reg5, 32)):
+        n = S // st
+        f = b.dw(feat, head)
+        logit = b.conv(f, cls)  # 1,1,n,n
+        scores.append(b.node("Reshape", [logit, b.const(np.array([1, n * n], np.int64), "shape")]))
+        reg = b.conv(f, regc)  # 1,4,n,n
+        reg = b.node("Reshape", [reg, b.const(np.array([1, 4, n * n], np.int64), "shape")])
+        reg = b.node("Transpose", [reg], perm=[0, 2, 1])  # 1,HW,4
+        d = b.node("Mul", [b.node("Exp", [reg]), b.const(np.array([-st, -st, st, st], np.float32).reshape(1, 1, 4))])
+        ys, xs = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+        cx = (xs.flatten() + 0.5) * st
+        cy = (ys.flatten() + 0.5) * st
+        anc = np.stack([cx, cy, cx, cy], 1).astype(np.float32)[None]  # 1,HW,4
+        boxes.append(b.node("Add", [d, b.const(anc, "anchor")]))
+    s = b.node("Concat", scores, axis=1)
+    N = sum((S // st) ** 2 for st in DET_STRIDES)
+    b.nodes.append(helper.make_node("Sigmoid", [s], ["scores"], name="scores"))
+    b.nodes.append(helper.make_node("Concat", boxes, ["boxes"], name="boxes", axis=1))
+    m = b.model([helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, S, S])],
+                [helper.make_tensor_value_info("scores", TensorProto.FLOAT, [1, N]),
+                 helper.make_tensor_value_info("boxes", TensorProto.FLOAT, [1, N, 4])], "edgecat_detector")
+    import onnx
+    onnx.save(m, path)
+    return m
+
+
+def export_landmarks(model, path, L=LMK_SIZE):
+    from onnx import TensorProto, helper
+    import onnx
+    model.eval()
+    b = OnnxBuilder()
+    y = b.convbn("input", model.stem)
+    y = b.seq(y, model.body)
+    h = b.conv(y, model.head)
+    K = model.K
+    hw = model.n * model.n
+    h = b.node("Reshape", [h, b.const(np.array([1, K, hw], np.int64), "shape")])
+    p = b.node("Softmax", [h], axis=2)
+    xy = b.node("MatMul", [p, b.const(model.grid.numpy().astype(np.float32), "grid")])  # 1,K,2
+    b.nodes.append(helper.make_node("Reshape", [xy, b.const(np.array([1, 2 * K], np.int64), "shape")],
+                                    ["landmarks"], name="landmarks"))
+    m = b.model([helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, L, L])],
+                [helper.make_tensor_value_info("landmarks", TensorProto.FLOAT, [1, 2 * K])], "edgecat_landmarks")
+    onnx.save(m, path)
+    return m
+
+
+def count_macs(onnx_path):
+    """MACs of Conv/MatMul/Gemm nodes (static shapes); returns (macs, params)."""
+    import onnx
+    from onnx import numpy_helper, shape_inference
+    m = shape_inference.infer_shapes(onnx.load(onnx_path))
+    shapes = {}
+    for vi in list(m.graph.value_info) + list(m.graph.input) + list(m.graph.output):
+        shapes[vi.name] = [d.dim_value for d in vi.type.tensor_type.shape.dim]
+    inits = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
+    macs = 0
+    for n in m.graph.node:
+        if n.op_type == "Conv":
+            w = inits[n.input[1]]
+            out = shapes[n.output[0]]
+            macs += int(np.prod(out)) * int(np.prod(w.shape[1:]))
+        elif n.op_type in ("MatMul", "Gemm"):
+            a = shapes[n.input[0]]
+            bshape = inits[n.input[1]].shape if n.input[1] in inits else shapes[n.input[1]]
+            macs += int(np.prod(a)) * int(bshape[-1])
+    params = 0
+    for n in m.graph.node:
+        if n.op_type in ("Conv", "Gemm"):
+            params += sum(int(inits[i].size) for i in n.input[1:] if i in inits)
+    return macs, params

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Recreate edgecat's models end to end from ../shared/data (repo-relative):
+# venv -> train detector -> train landmarks -> export -> int8 quantization -> evaluate ->
+# models/manifest.json + models/fixtures/ (+ optional tract parity check).
+#   models/train/run.sh                    full run (~1 h on 2 CPU cores)
+#   TRACTCHECK=/tmp/tractcheck/target/release/tractcheck models/train/run.sh   also compares tract vs onnxruntime
+#   SKIP_TRAIN=1 models/train/run.sh       re-quantize/evaluate from existing out/*.float.onnx
+set -euo pipefail
+cd "$(dirname "$0")"
+VENV="${EDGECAT_TRAIN_VENV:-$HOME/.cache/edgecat/venv-train}"
+if [ ! -x "$VENV/bin/python" ]; then
+  python3.11 -m venv "$VENV"
+fi
+if ! "$VENV/bin/pip" freeze 2>/dev/null | sort | diff -q - <(sort requirements.txt) >/dev/null; then
+  "$VENV/bin/pip" install -q -r requirements.txt
+fi
+PY="$VENV/bin/python"
+# PASSIVE: idle OpenMP threads sleep instead of spinning (matters a lot when the 2 cores are shared)
+export PYTHONHASHSEED=0 OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 OMP_WAIT_POLICY=PASSIVE
+mkdir -p out
+start=$(date +%s)
+if [ -z "${SKIP_TRAIN:-}" ]; then
+  # detector ~35-45 min, landmarks ~5 min on 2 idle cores (logs: out/*_train.log)
+  "$PY" train_detector.py --epochs 120 --seed 0 --tag detector > out/detector.stdout 2>&1
+  "$PY" train_landmarks.py --epochs 40 --seed 0 --tag landmarks > out/landmarks.stdout 2>&1
+fi
+"$PY" quantize.py det out/detector.float.onnx ../detector.int8.onnx percentile > out/quantize.log 2>&1
+"$PY" quantize.py lmk out/landmarks.float.onnx ../landmarks.int8.onnx percentile >> out/quantize.log 2>&1
+"$PY" evaluate.py > out/evaluate.stdout 2>&1
+if [ -n "${TRACTCHECK:-}" ] && [ -x "${TRACTCHECK}" ]; then
+  "$PY" compare_tract.py "$TRACTCHECK" > out/tract_parity.log 2>&1
+  tail -1 out/tract_parity.log
+fi
+echo "run.sh done in $(( $(date +%s) - start ))s"
+cat ../manifest.json

@@ -1,0 +1,304 @@
+//! The committed int8 models, run by tract natively:
+//! - parity with onnxruntime on stored reference outputs (models/fixtures),
+//! - the Rust preprocessing equals the training preprocessing,
+//! - accuracy on the held-out splits in ../shared (printed, and checked
+//!   against the issue's targets).
+
+use edgecat::codec;
+use edgecat::detector::{iou, Face};
+use edgecat::pipeline::{self, Engine};
+use edgecat::preprocess::{self, Crop};
+use image::RgbImage;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn shared(rel: &str) -> PathBuf {
+    root().join("..").join("shared").join(rel)
+}
+
+fn engine() -> &'static Engine {
+    pipeline::engine().expect("the embedded models load")
+}
+
+fn photo(path: &Path) -> RgbImage {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    codec::decode_photo(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn fixture_png(name: &str) -> RgbImage {
+    image::open(root().join("models/fixtures").join(name)).unwrap().into_rgb8()
+}
+
+fn floats(v: &Value) -> Vec<f32> {
+    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()
+}
+
+/// (max, mean) absolute difference of two same-sized images.
+fn pixel_diff(a: &RgbImage, b: &RgbImage) -> (u8, f64) {
+    assert_eq!(a.dimensions(), b.dimensions());
+    let mut max = 0u8;
+    let mut sum = 0u64;
+    for (p, q) in a.as_raw().iter().zip(b.as_raw()) {
+        let d = p.abs_diff(*q);
+        max = max.max(d);
+        sum += d as u64;
+    }
+    (max, sum as f64 / a.as_raw().len() as f64)
+}
+
+#[test]
+fn int8_models_match_onnxruntime_and_preprocessing_matches_training() {
+    let e = engine();
+    let text = std::fs::read_to_string(root().join("models/fixtures/parity.json")).unwrap();
+    let cases: Vec<Value> = serde_json::from_str(&text).unwrap();
+    assert!(cases.len() >= 3);
+    let (mut worst_score, mut worst_box, mut worst_lmk) = (0f32, 0f32, 0f32);
+    for case in &cases {
+        let path = root().join(case["photo"].as_str().unwrap());
+        let img = photo(&path);
+
+        // Same photo → same detector input as training made.
+        let canvas = fixture_png(case["det_canvas"].as_str().unwrap());
+        let (ours, _) = preprocess::letterbox(&img, e.detector.size, e.detector.pad);
+        let (max, mean) = pixel_diff(&ours, &canvas);
+        println!("{}: detector canvas vs Python: max {max}, mean {mean:.3}", path.display());
+        assert!(max <= 3 && mean < 0.25, "letterbox differs from training: max {max} mean {mean}");
+
+        // tract on the stored canvas vs onnxruntime's int8 outputs.
+        let (scores, boxes) = e.detector.run_canvas(&canvas).unwrap();
+        let want = &case["det_int8_ort"];
+        for (k, idx) in want["top_indices"].as_array().unwrap().iter().enumerate() {
+            let i = idx.as_u64().unwrap() as usize;
+            let ds = (scores[i] - want["top_scores"][k].as_f64().unwrap() as f32).abs();
+            worst_score = worst_score.max(ds);
+            let wb = floats(&want["top_boxes"][k]);
+            for c in 0..4 {
+                worst_box = worst_box.max((boxes[4 * i + c] - wb[c]).abs());
+            }
+        }
+
+        // The whole detector path on the photo finds the same faces.
+        let faces = e.detector.detect(&img).unwrap();
+        let want_faces = case["faces_after_nms"].as_array().unwrap();
+        assert_eq!(faces.len(), want_faces.len(), "{}: faces {faces:?} vs {want_faces:?}", path.display());
+        for (f, w) in faces.iter().zip(want_faces) {
+            let w = floats(w);
+            assert!(iou(&f.bbox, &[w[0], w[1], w[2], w[3]]) > 0.9, "{f:?} vs {w:?}");
+        }
+
+        if let Some(lmk) = case["lmk_canvas"].as_str() {
+            let canvas = fixture_png(lmk);
+            let b = floats(&case["lmk_box"]);
+            let crop = Crop::around([b[0], b[1], b[2], b[3]], e.landmarker.crop_scale);
+            let ours = preprocess::crop_square(&img, crop, e.landmarker.size, e.landmarker.pad);
+            let (max, mean) = pixel_diff(&ours, &canvas);
+            println!("{}: landmark crop vs Python: max {max}, mean {mean:.3}", path.display());
+            assert!(max <= 3 && mean < 0.25, "landmark crop differs from training: max {max} mean {mean}");
+            let got = e.landmarker.run_canvas(&canvas).unwrap();
+            for (g, w) in got.iter().zip(floats(&case["lmk_int8_ort"])) {
+                worst_lmk = worst_lmk.max((g - w).abs());
+            }
+        }
+    }
+    println!("tract vs onnxruntime (int8): max |Δscore| {worst_score:.4}, max |Δbox| {worst_box:.3} px, max |Δlandmark| {worst_lmk:.4}");
+    assert!(worst_score <= 0.02, "scores differ by {worst_score}");
+    assert!(worst_box <= 2.0, "boxes differ by {worst_box} px");
+    assert!(worst_lmk <= 0.01, "landmarks differ by {worst_lmk}");
+}
+
+// ---- accuracy on the held-out splits ------------------------------------
+
+struct Labelled {
+    path: PathBuf,
+    faces: Vec<[f32; 4]>,
+    /// (left, right) eye centres per face, where known.
+    eyes: Vec<Option<([f32; 2], [f32; 2])>>,
+}
+
+fn hujingyu_val() -> Vec<Labelled> {
+    let dir = shared("data/cat-face-boxes/hujingyu-yolo-catface");
+    let mut out = Vec::new();
+    let mut names: Vec<_> = std::fs::read_dir(dir.join("labels")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).filter(|n| n.starts_with("val_") && n.ends_with(".txt")).collect();
+    names.sort();
+    for name in names {
+        let path = dir.join("images").join(name.replace(".txt", ".jpg"));
+        let (w, h) = photo(&path).dimensions();
+        let text = std::fs::read_to_string(dir.join("labels").join(&name)).unwrap();
+        let faces: Vec<[f32; 4]> = text
+            .lines()
+            .filter_map(|l| {
+                let v: Vec<f32> = l.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+                (v.len() == 4).then(|| {
+                    let (cx, cy, bw, bh) = (v[0] * w as f32, v[1] * h as f32, v[2] * w as f32, v[3] * h as f32);
+                    [cx - bw / 2.0, cy - bh / 2.0, cx + bw / 2.0, cy + bh / 2.0]
+                })
+            })
+            .collect();
+        let eyes = vec![None; faces.len()];
+        out.push(Labelled { path, faces, eyes });
+    }
+    out
+}
+
+fn xml_boxes(xml: &str, class: &str) -> Vec<[f32; 4]> {
+    let num = |obj: &str, tag: &str| -> f32 {
+        let start = obj.find(&format!("<{tag}>")).unwrap() + tag.len() + 2;
+        let end = obj[start..].find('<').unwrap() + start;
+        obj[start..end].trim().parse().unwrap()
+    };
+    xml.split("<object>")
+        .skip(1)
+        .filter(|obj| obj.contains(&format!("<name>{class}</name>")))
+        .map(|obj| [num(obj, "xmin"), num(obj, "ymin"), num(obj, "xmax"), num(obj, "ymax")])
+        .collect()
+}
+
+fn orienfish_test() -> Vec<Labelled> {
+    let dir = shared("data/cat-face-boxes/orienfish-kaggle-catface");
+    let split = std::fs::read_to_string(dir.join("split.txt")).unwrap();
+    let mut out = Vec::new();
+    for line in split.lines() {
+        let mut it = line.split_whitespace();
+        let (Some(id), Some("test")) = (it.next(), it.next()) else { continue };
+        let xml = std::fs::read_to_string(dir.join("labels").join(format!("{id}.xml"))).unwrap();
+        let faces = xml_boxes(&xml, "cat_face");
+        let eye_boxes = xml_boxes(&xml, "cat_eyes");
+        let centre = |b: &[f32; 4]| [(b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0];
+        let eyes = faces
+            .iter()
+            .map(|f| {
+                let mut inside: Vec<[f32; 2]> = eye_boxes
+                    .iter()
+                    .map(centre)
+                    .filter(|c| c[0] >= f[0] && c[0] <= f[2] && c[1] >= f[1] && c[1] <= f[3])
+                    .collect();
+                inside.sort_by(|a, b| a[0].total_cmp(&b[0]));
+                (inside.len() == 2).then(|| (inside[0], inside[1]))
+            })
+            .collect();
+        out.push(Labelled { path: dir.join("images").join(format!("{id}.jpg")), faces, eyes });
+    }
+    out
+}
+
+fn cat_landmarks() -> Vec<(PathBuf, [f32; 2], [f32; 2])> {
+    let dir = shared("data/cat-landmarks");
+    let mut names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).filter(|n| n.ends_with(".jpg")).collect();
+    names.sort();
+    names
+        .into_iter()
+        // 00000003_015.jpg is 976×1024 but its .cat points are at half scale
+        // (they land on the ear of a 2× copy), so it cannot be scored.
+        .filter(|n| n != "00000003_015.jpg")
+        .map(|n| {
+            let text = std::fs::read_to_string(dir.join(format!("{n}.cat"))).unwrap();
+            let v: Vec<f32> = text.split_whitespace().skip(1).map(|x| x.parse().unwrap()).collect();
+            let (a, b) = ([v[0], v[1]], [v[2], v[3]]);
+            let (l, r) = if a[0] <= b[0] { (a, b) } else { (b, a) };
+            (dir.join(n), l, r)
+        })
+        .collect()
+}
+
+fn listed(dir: &str, keep: impl Fn(usize) -> bool) -> Vec<PathBuf> {
+    let dir = shared(dir);
+    let mut names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    names.sort();
+    names.into_iter().enumerate().filter(|(i, _)| keep(*i)).map(|(_, n)| dir.join(n)).collect()
+}
+
+fn eyes_error(e: &Engine, img: &RgbImage, face: &Face, l: [f32; 2], r: [f32; 2]) -> f32 {
+    let pts = e.landmarker.locate(img, face.bbox).unwrap();
+    let (pl, pr) = (pts[0].1, pts[1].1);
+    let iod = (r[0] - l[0]).hypot(r[1] - l[1]);
+    let d = |a: [f32; 2], b: [f32; 2]| (a[0] - b[0]).hypot(a[1] - b[1]);
+    (d(pl, l) + d(pr, r)) / 2.0 / iod
+}
+
+#[test]
+fn accuracy_on_held_out_splits() {
+    let e = engine();
+    let (mut tp, mut fp, mut n_gt) = (0usize, 0usize, 0usize);
+    let mut eye_errors = Vec::new();
+    let mut missed_eyes = 0;
+    for set in [hujingyu_val(), orienfish_test()] {
+        for item in set {
+            let img = photo(&item.path);
+            let faces = e.detector.detect(&img).unwrap();
+            n_gt += item.faces.len();
+            let mut used = vec![false; item.faces.len()];
+            for f in &faces {
+                // Greedy: best detections first take their best unmatched face.
+                let best = item
+                    .faces
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| !used[*i])
+                    .map(|(i, g)| (i, iou(&f.bbox, g)))
+                    .max_by(|a, b| a.1.total_cmp(&b.1));
+                match best {
+                    Some((i, v)) if v >= 0.5 => {
+                        used[i] = true;
+                        tp += 1;
+                        if let Some((l, r)) = item.eyes[i] {
+                            eye_errors.push(eyes_error(e, &img, f, l, r));
+                        }
+                    }
+                    _ => fp += 1,
+                }
+            }
+            missed_eyes += item.eyes.iter().zip(&used).filter(|(eyes, u)| eyes.is_some() && !**u).count();
+        }
+    }
+    for (path, l, r) in cat_landmarks() {
+        let img = photo(&path);
+        let faces = e.detector.detect(&img).unwrap();
+        let holds = |f: &&Face| [l, r].iter().all(|p| p[0] >= f.bbox[0] && p[0] <= f.bbox[2] && p[1] >= f.bbox[1] && p[1] <= f.bbox[3]);
+        match faces.iter().find(holds) {
+            Some(f) => eye_errors.push(eyes_error(e, &img, f, l, r)),
+            None => missed_eyes += 1,
+        }
+    }
+    let false_faces = |paths: Vec<PathBuf>| {
+        let n = paths.len();
+        let total: usize = paths.iter().map(|p| e.detector.detect(&photo(p)).unwrap().len()).sum();
+        (total as f32 / n as f32, n)
+    };
+    let (dog_fp, n_dogs) = false_faces(listed("data/cats-vs-dogs/dog", |i| i % 2 == 1));
+    let (noncat_fp, n_noncat) = false_faces(listed("data/non-cat-photos", |_| true));
+
+    let recall = tp as f32 / n_gt as f32;
+    let precision = tp as f32 / (tp + fp).max(1) as f32;
+    eye_errors.sort_by(|a, b| a.total_cmp(b));
+    let mean_eye = eye_errors.iter().sum::<f32>() / eye_errors.len() as f32;
+    let p90 = eye_errors[((eye_errors.len() as f32 * 0.9).ceil() as usize).min(eye_errors.len()) - 1];
+    println!("held-out faces: {n_gt}; recall@IoU0.5 {recall:.3}; precision {precision:.3} ({tp} TP, {fp} FP)");
+    println!("false faces per photo: dogs {dog_fp:.3} ({n_dogs} photos), non-cat {noncat_fp:.3} ({n_noncat} photos)");
+    println!("eye error / inter-ocular distance over {} faces: mean {mean_eye:.3}, p90 {p90:.3} ({missed_eyes} labelled faces not detected)", eye_errors.len());
+    // The figures must be the model card's (measured with onnxruntime in
+    // models/train/evaluate.py): tract in Rust reproduces them.
+    let card = &edgecat::models::manifest()["metrics"];
+    let close = |name: &str, got: f32, tol: f32| {
+        let want = card[name].as_f64().unwrap_or_else(|| panic!("card lacks {name}")) as f32;
+        println!("  {name}: Rust/tract {got:.4}, model card {want:.4}");
+        assert!((got - want).abs() <= tol, "{name}: measured {got}, model card says {want}");
+    };
+    close("face_recall_iou50", recall, 0.03);
+    close("face_precision_iou50", precision, 0.03);
+    close("false_faces_per_dog_photo", dog_fp, 0.03);
+    close("false_faces_per_noncat_photo", noncat_fp, 0.06);
+    close("eye_error_iod_mean", mean_eye, 0.03);
+    // The issue's targets, reported (the card and the issue note say which
+    // are met; models/README.md has the figures).
+    for (what, ok) in [
+        ("recall >= 0.90", recall >= 0.90),
+        ("false faces <= 0.1 per dog / non-cat photo", dog_fp <= 0.1 && noncat_fp <= 0.1),
+        ("mean eye error <= 0.12 IOD", mean_eye <= 0.12),
+    ] {
+        println!("  target {what}: {}", if ok { "met" } else { "NOT met" });
+    }
+}
