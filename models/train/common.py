@@ -523,3 +523,23 @@ def count_macs(onnx_path):
         if n.op_type in ("Conv", "Gemm"):
             params += sum(int(inits[i].size) for i in n.input[1:] if i in inits)
     return macs, params
+
+
+def start_run(seed, tag):
+    """Seed every RNG a training script uses and open out/<tag>_train.log;
+    returns log(*parts), which prints and appends a line to that file."""
+    import torch
+
+    torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed)
+    os.makedirs(OUT, exist_ok=True)
+    logf = open(os.path.join(OUT, f"{tag}_train.log"), "w")
+
+    def log(*a):
+        s = " ".join(str(x) for x in a)
+        print(s, flush=True)
+        logf.write(s + "\n")
+        logf.flush()
+
+    return log

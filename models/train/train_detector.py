@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from common import OUT, abspath, build_torch, dog_photos, export_detector, internal_split, load_hujingyu, load_orienfish
+from common import start_run, OUT, abspath, build_torch, dog_photos, export_detector, internal_split, load_hujingyu, load_orienfish
 from detlib import ANCHORS, DetData, Prepared, det_metrics, run_dets
 
 p = argparse.ArgumentParser()
@@ -33,18 +33,7 @@ p.add_argument("--aug", default="light", choices=["light", "heavy"])
 args = p.parse_args()
 
 torch.set_num_threads(2)
-torch.manual_seed(args.seed)
-random.seed(args.seed)
-np.random.seed(args.seed)
-os.makedirs(OUT, exist_ok=True)
-logf = open(os.path.join(OUT, f"{args.tag}_train.log"), "w")
-
-
-def log(*a):
-    s = " ".join(str(x) for x in a)
-    print(s, flush=True)
-    logf.write(s + "\n")
-    logf.flush()
+log = start_run(args.seed, args.tag)
 
 
 hj_tr, hj_iv = internal_split(load_hujingyu("train"))

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from common import LMK_SIZE, OUT, build_torch, export_landmarks, internal_split, load_hujingyu, load_orienfish
+from common import start_run, LMK_SIZE, OUT, build_torch, export_landmarks, internal_split, load_hujingyu, load_orienfish
 from lmklib import LmkData, crops_for, eye_error, faces_with_eyes, to_photo
 
 p = argparse.ArgumentParser()
@@ -33,18 +33,7 @@ p.add_argument("--pseudo-tol", type=float, default=0.06, help="max flip/jitter d
 args = p.parse_args()
 
 torch.set_num_threads(args.threads)
-torch.manual_seed(args.seed)
-random.seed(args.seed)
-np.random.seed(args.seed)
-os.makedirs(OUT, exist_ok=True)
-logf = open(os.path.join(OUT, f"{args.tag}_train.log"), "w")
-
-
-def log(*a):
-    s = " ".join(str(x) for x in a)
-    print(s, flush=True)
-    logf.write(s + "\n")
-    logf.flush()
+log = start_run(args.seed, args.tag)
 
 
 recs = load_orienfish("train")
