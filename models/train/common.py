@@ -19,7 +19,8 @@ OUT = os.path.join(HERE, "out")
 DATA_REL = "../shared/data"
 
 # ---- fixed hyper-parameters that are part of the contract (written to the manifest)
-DET_SIZE = 224
+# detector input side; 256 since session 2. EDGECAT_DET_SIZE=224 reproduces the session-1 stage of run.sh
+DET_SIZE = int(os.environ.get("EDGECAT_DET_SIZE", "256"))
 LMK_SIZE = 96
 CROP_SCALE = 1.3
 PAD = 128

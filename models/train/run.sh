@@ -2,7 +2,7 @@
 # Recreate edgecat's models end to end from ../shared/data (repo-relative):
 # venv -> train detector -> train landmarks -> export -> int8 quantization -> evaluate ->
 # models/manifest.json + models/fixtures/ (+ optional tract parity check).
-#   models/train/run.sh                    full run (~1 h on 2 CPU cores)
+#   models/train/run.sh                    full run (~1 h 30 min on 2 idle CPU cores)
 #   TRACTCHECK=/tmp/tractcheck/target/release/tractcheck models/train/run.sh   also compares tract vs onnxruntime
 #   SKIP_TRAIN=1 models/train/run.sh       re-quantize/evaluate from existing out/*.float.onnx
 set -euo pipefail
@@ -20,12 +20,18 @@ export PYTHONHASHSEED=0 OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 OMP_WAIT_POLICY=PASS
 mkdir -p out
 start=$(date +%s)
 if [ -z "${SKIP_TRAIN:-}" ]; then
-  # detector ~35-45 min, landmarks ~5 min on 2 idle cores (logs: out/*_train.log)
-  "$PY" train_detector.py --epochs 120 --seed 0 --tag detector > out/detector.stdout 2>&1
+  # detector, stage 1: 120 epochs from scratch at 224 input (~35-45 min on 2 idle cores)
+  EDGECAT_DET_SIZE=224 "$PY" train_detector.py --epochs 120 --seed 0 --tag detector_s1 > out/detector_s1.stdout 2>&1
+  # detector, stage 2: warm start from stage 1, 100 more epochs at 256 input (~50 min)
+  "$PY" train_detector.py --epochs 100 --seed 1 --lr 1.5e-3 --warmup 1 --init out/detector_s1.pt --tag detector > out/detector.stdout 2>&1
+  # landmarks ~5 min (logs: out/*_train.log)
   "$PY" train_landmarks.py --epochs 40 --seed 0 --tag landmarks > out/landmarks.stdout 2>&1
 fi
 "$PY" quantize.py det out/detector.float.onnx ../detector.int8.onnx percentile > out/quantize.log 2>&1
 "$PY" quantize.py lmk out/landmarks.float.onnx ../landmarks.int8.onnx percentile >> out/quantize.log 2>&1
+# weight-only int8 (W8A32): tract runs activation Q/DQ pairs as float "fake quantization" (weight_only.py)
+"$PY" weight_only.py ../detector.int8.onnx >> out/quantize.log 2>&1
+"$PY" weight_only.py ../landmarks.int8.onnx >> out/quantize.log 2>&1
 "$PY" evaluate.py > out/evaluate.stdout 2>&1
 if [ -n "${TRACTCHECK:-}" ] && [ -x "${TRACTCHECK}" ]; then
   "$PY" compare_tract.py "$TRACTCHECK" > out/tract_parity.log 2>&1

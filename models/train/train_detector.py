@@ -30,6 +30,8 @@ p.add_argument("--aux-weight", type=float, default=0.5)
 p.add_argument("--neg-repeat", type=int, default=2)
 p.add_argument("--unl-per-epoch", type=int, default=120)
 p.add_argument("--aug", default="light", choices=["light", "heavy"])
+p.add_argument("--init", default="", help="warm start: state dict (EMA weights) of an earlier run, e.g. at another input size")
+p.add_argument("--warmup", type=float, default=3, help="warm-up epochs")
 args = p.parse_args()
 
 torch.set_num_threads(2)
@@ -65,6 +67,10 @@ class DS(torch.utils.data.Dataset):
 ds = DS()
 T = build_torch()
 model = T["Detector"](c4_blocks=args.c4_blocks, c5_blocks=args.c5_blocks).to(memory_format=torch.channels_last)
+if args.init:
+    model.load_state_dict(torch.load(args.init, map_location="cpu"))
+    log(f"warm start from {args.init}")
+log(f"input size {model.S}")
 ema = copy.deepcopy(model).eval()
 for q in ema.parameters():
     q.requires_grad_(False)
@@ -75,7 +81,7 @@ for n_, q in model.named_parameters():
 opt = torch.optim.AdamW([{"params": decay, "weight_decay": 5e-4}, {"params": no_decay, "weight_decay": 0}], lr=args.lr)
 steps_per_epoch = math.ceil(len(ds) / args.bs)
 total = args.epochs * steps_per_epoch
-warm = 3 * steps_per_epoch
+warm = int(args.warmup * steps_per_epoch)
 
 
 def lr_at(it):
