@@ -3,7 +3,8 @@
 # package registries only: the wasm32 target, wasm-bindgen-cli (at exactly the
 # version in Cargo.lock), worker-build, and the npm tools (wrangler, binaryen,
 # playwright-core). `--browser` also installs Debian's chromium for the page
-# tests. Quick when everything is already there.
+# tests; `--bench` a Python venv with onnxruntime for the baselines of
+# `make bench`. Quick when everything is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,4 +43,15 @@ if [ "${1:-}" = "--browser" ] && ! command -v chromium >/dev/null 2>&1; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
+fi
+
+# The Python baseline of `make bench`: a small venv, rebuilt when its pins change.
+if [ "${1:-}" = "--bench" ]; then
+  VENV="${EDGECAT_BENCH_VENV:-$HOME/.cache/edgecat/venv-bench}"
+  if [ ! -f "$VENV/.stamp" ] || [ benches/requirements.txt -nt "$VENV/.stamp" ]; then
+    say "creating the bench venv in $VENV (onnxruntime, Pillow, numpy)"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check -r benches/requirements.txt
+    touch "$VENV/.stamp"
+  fi
 fi

@@ -112,7 +112,9 @@ pub fn upload_from_parts(parts: Vec<Part>) -> Result<Upload, ApiError> {
                     upload.style = Some(value);
                 }
             }
-            Part::Text { .. } if PHOTO_FIELDS.contains(&name.as_str()) => {
+            // A text value where a file belongs is a client mistake, not
+            // "no overlay": silently drawing the default would hide it.
+            Part::Text { .. } if PHOTO_FIELDS.contains(&name.as_str()) || OVERLAY_FIELDS.contains(&name.as_str()) => {
                 return Err(ApiError::MissingField(format!(
                     "field `{name}` must be a file upload, not a text value"
                 )));
@@ -197,6 +199,8 @@ mod tests {
         assert_eq!(upload_from_parts(vec![]).unwrap_err().code(), "missing_field");
         assert_eq!(upload_from_parts(vec![text("style", "x")]).unwrap_err().code(), "missing_field");
         assert_eq!(upload_from_parts(vec![text("cat", "meow")]).unwrap_err().code(), "missing_field");
+        let text_overlay = vec![file("cat", b"p"), text("glasses", "shades.png")];
+        assert_eq!(upload_from_parts(text_overlay).unwrap_err().code(), "missing_field");
         assert_eq!(upload_from_parts(vec![file("cat", b"")]).unwrap_err().code(), "missing_field");
         let three = vec![file("a", b"1"), file("b", b"2"), file("c", b"3")];
         assert_eq!(upload_from_parts(three).unwrap_err().code(), "missing_field");

@@ -40,7 +40,11 @@ pub fn builtin(style: &str) -> Result<&'static Overlay, ApiError> {
     static CACHE: [OnceLock<Overlay>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
     let style = style.trim().to_ascii_lowercase();
     let index = STYLES.iter().position(|s| *s == style).ok_or_else(|| {
-        ApiError::BadRequest(format!("unknown style `{style}`; built-in styles: {}", STYLES.join(", ")))
+        // The value is uploaded text (up to the body limit): echo it only
+        // when it is short and plain.
+        let plain = style.len() <= 32 && style.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        let shown = if plain { format!("`{style}`") } else { "given".to_string() };
+        ApiError::BadRequest(format!("unknown style {shown}; built-in styles: {}", STYLES.join(", ")))
     })?;
     Ok(CACHE[index].get_or_init(|| render_style(STYLES[index])))
 }
@@ -262,7 +266,12 @@ mod tests {
             assert_eq!(o.premul.get_pixel(0, STYLE_H - 1)[3], 0, "{style}");
         }
         assert_eq!(builtin("nope").unwrap_err().code(), "bad_request");
+        assert!(builtin("nope").unwrap_err().detail().contains("`nope`"));
         assert!(builtin(" Aviator ").is_ok());
+        // Long or odd uploaded text is not echoed back.
+        let long = "x".repeat(1000);
+        assert!(!builtin(&long).unwrap_err().detail().contains(&long[..33]));
+        assert!(!builtin("<script>").unwrap_err().detail().contains("script"));
     }
 
     #[test]

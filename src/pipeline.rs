@@ -48,6 +48,14 @@ fn ms(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1000.0
 }
 
+/// Runs one stage and records how long it took in `slot`.
+fn timed<T>(slot: &mut f64, stage: impl FnOnce() -> T) -> T {
+    let start = Instant::now();
+    let out = stage();
+    *slot = ms(start);
+    out
+}
+
 /// Milliseconds spent in each stage (absent stages stay 0).
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct Timings {
@@ -115,30 +123,22 @@ fn loaded_engine(t: &mut Timings) -> Result<&'static Engine, ApiError> {
 /// Find every cat face and its landmarks, best first.
 pub fn find_cats(engine: &Engine, img: &RgbImage, t: &mut Timings) -> Result<Vec<Cat>, ApiError> {
     let internal = |e: tract_onnx::prelude::TractError| ApiError::Internal(format!("inference failed: {e:#}"));
-    let start = Instant::now();
-    let faces = engine.detector.detect(img).map_err(internal)?;
-    t.detect = ms(start);
-    let start = Instant::now();
-    let mut cats = Vec::with_capacity(faces.len());
-    for face in faces {
-        let points = engine.landmarker.locate(img, face.bbox).map_err(internal)?;
-        cats.push(Cat { score: face.score, bbox: face.bbox, landmarks: points.into_iter().collect() });
-    }
-    t.landmarks = ms(start);
-    Ok(cats)
-}
-
-fn decode(bytes: &[u8], t: &mut Timings) -> Result<RgbImage, ApiError> {
-    let start = Instant::now();
-    let img = codec::decode_photo(bytes)?;
-    t.decode = ms(start);
-    Ok(img)
+    let faces = timed(&mut t.detect, || engine.detector.detect(img)).map_err(internal)?;
+    timed(&mut t.landmarks, || {
+        faces
+            .into_iter()
+            .map(|face| {
+                let points = engine.landmarker.locate(img, face.bbox).map_err(internal)?;
+                Ok(Cat { score: face.score, bbox: face.bbox, landmarks: points.into_iter().collect() })
+            })
+            .collect()
+    })
 }
 
 pub fn detect(photo: &[u8]) -> Result<Detection, ApiError> {
     let start = Instant::now();
     let mut t = Timings::default();
-    let img = decode(photo, &mut t)?;
+    let img = timed(&mut t.decode, || codec::decode_photo(photo))?;
     let engine = loaded_engine(&mut t)?;
     let cats = find_cats(engine, &img, &mut t)?;
     t.total = ms(start);
@@ -157,21 +157,19 @@ pub fn hipsterize(upload: &Upload, format: OutputFormat) -> Result<Hipsterized, 
         (None, style) => Some(overlay::builtin(style.as_deref().unwrap_or(overlay::DEFAULT_STYLE))?),
     };
     let glasses = custom.as_ref().or(builtin).expect("one overlay is chosen");
-    let mut img = decode(&upload.photo, &mut t)?;
+    let mut img = timed(&mut t.decode, || codec::decode_photo(&upload.photo))?;
     let engine = loaded_engine(&mut t)?;
     let cats = find_cats(engine, &img, &mut t)?;
     if cats.is_empty() {
         return Err(ApiError::NoCatFound);
     }
-    let begin = Instant::now();
-    for cat in &cats {
-        let (l, r) = (cat.landmarks["left_eye"], cat.landmarks["right_eye"]);
-        overlay::draw(&mut img, glasses, (l[0], l[1]), (r[0], r[1]));
-    }
-    t.overlay = ms(begin);
-    let begin = Instant::now();
-    let bytes = codec::encode(&img, format)?;
-    t.encode = ms(begin);
+    timed(&mut t.overlay, || {
+        for cat in &cats {
+            let (l, r) = (cat.landmarks["left_eye"], cat.landmarks["right_eye"]);
+            overlay::draw(&mut img, glasses, (l[0], l[1]), (r[0], r[1]));
+        }
+    });
+    let bytes = timed(&mut t.encode, || codec::encode(&img, format))?;
     t.total = ms(start);
     Ok(Hipsterized { bytes, format, cats: cats.len(), timings: t })
 }

@@ -24,18 +24,22 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Run `wrangler dev` on the prebuilt worker. `vars` become `--var K:V`.
- * Returns { url, stop(), log() }.
+ * `probe` is the path polled until it answers 200: the bench polls a static
+ * asset so that no worker code has run before its first timed request.
+ * `config` is another wrangler.toml (the bench compares builds with it).
+ * Returns { url, stop(), log(), pid }.
  */
-export async function startWorker({ vars = {}, timeoutMs = 90_000 } = {}) {
+export async function startWorker({ vars = {}, timeoutMs = 90_000, probe = '/api/health', config } = {}) {
   const port = await freePort();
   const inspector = await freePort();
   const args = [
     path.join(ROOT, 'node_modules', 'wrangler', 'bin', 'wrangler.js'),
     'dev', '--ip', '127.0.0.1', '--port', String(port),
     '--inspector-port', String(inspector),
-    '--show-interactive-dev-session=false', '--log-level', 'warn',
+    '--show-interactive-dev-session=false', '--log-level', process.env.EDGECAT_WRANGLER_LOG_LEVEL || 'warn',
   ];
   for (const [k, v] of Object.entries(vars)) args.push('--var', `${k}:${v}`);
+  if (config) args.push('--config', config);
   let output = '';
   // Own process group, so stop() ends wrangler and the workerd it spawned.
   const child = spawn(process.execPath, args, {
@@ -59,7 +63,8 @@ export async function startWorker({ vars = {}, timeoutMs = 90_000 } = {}) {
   while (Date.now() < deadline) {
     if (exited) throw new Error(`wrangler dev exited early:\n${output}`);
     try {
-      const res = await fetch(`${url}/api/health`);
+      const res = await fetch(`${url}${probe}`);
+      await res.arrayBuffer();
       if (res.ok) return { url, stop, log: () => output, pid: child.pid };
     } catch { /* not listening yet */ }
     await sleep(250);

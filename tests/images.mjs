@@ -1,5 +1,8 @@
-// Tiny readers for what the tests check in images: sizes from JPEG/PNG headers.
+// Readers and writers for what the tests check in images: sizes from JPEG/PNG
+// headers, decoded pixels, and JPEGs re-encoded with an EXIF orientation.
 import zlib from 'node:zlib';
+import jpeg from 'jpeg-js';
+import { PNG } from 'pngjs';
 
 /** [width, height] of a JPEG (first SOFn) or PNG (IHDR). */
 export function imageSize(buf) {
@@ -39,4 +42,98 @@ export function pngHeaderOnly(width, height) {
     Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
     chunk('IHDR', ihdr), chunk('IDAT', idat), chunk('IEND', Buffer.alloc(0)),
   ]);
+}
+
+// Pixels: decode/encode and EXIF orientation, to compare what the worker
+// returns with what it was sent (jpeg-js and pngjs are pure JS).
+
+/** Decode a JPEG or PNG to { width, height, data } with RGBA bytes. */
+export function decodeImage(buf) {
+  const b = Buffer.from(buf);
+  if (b[0] === 0xff && b[1] === 0xd8) {
+    const { width, height, data } = jpeg.decode(b, { useTArray: true, formatAsRGBA: true, maxMemoryUsageInMB: 1024 });
+    return { width, height, data };
+  }
+  const png = PNG.sync.read(b);
+  return { width: png.width, height: png.height, data: png.data };
+}
+
+/** Baseline JPEG (4:4:4) of RGBA pixels. */
+export function encodeJpeg(img, quality = 95) {
+  return Buffer.from(jpeg.encode(img, quality).data);
+}
+
+/** The pixels cropped to [x, y, w, h]. */
+export function crop(img, x, y, w, h) {
+  const data = Buffer.alloc(w * h * 4);
+  for (let r = 0; r < h; r++) {
+    data.set(img.data.subarray(((y + r) * img.width + x) * 4, ((y + r) * img.width + x + w) * 4), r * w * 4);
+  }
+  return { width: w, height: h, data };
+}
+
+/** Two images side by side (heights may differ; the gap is black). */
+export function sideBySide(a, b) {
+  const width = a.width + b.width, height = Math.max(a.height, b.height);
+  const data = Buffer.alloc(width * height * 4);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const [src, sx] = x < a.width ? [a, x] : [b, x - a.width];
+      const o = (y * width + x) * 4;
+      if (y < src.height) for (let c = 0; c < 4; c++) data[o + c] = src.data[(y * src.width + sx) * 4 + c];
+      else data[o + 3] = 255;
+    }
+  }
+  return { width, height, data };
+}
+
+/**
+ * Where the upright pixel (x, y) of a w×h image is stored in a file whose
+ * EXIF Orientation is `o` (the stored image is what a reader must transform
+ * by `o` to show it upright). Returns [sx, sy].
+ */
+export function storedPosition(o, x, y, w, h) {
+  switch (o) {
+    case 1: return [x, y];
+    case 2: return [w - 1 - x, y]; // mirrored
+    case 3: return [w - 1 - x, h - 1 - y]; // upside down
+    case 4: return [x, h - 1 - y]; // mirrored vertically
+    case 5: return [y, x]; // transposed
+    case 6: return [y, w - 1 - x]; // rotated 90° counter-clockwise (shown after 90° clockwise)
+    case 7: return [h - 1 - y, w - 1 - x]; // transversed
+    case 8: return [h - 1 - y, x]; // rotated 90° clockwise
+    default: throw new Error(`no EXIF orientation ${o}`);
+  }
+}
+
+/** The stored pixels for an upright image and EXIF orientation `o`. */
+export function toStored(img, o) {
+  const { width: w, height: h } = img;
+  const [sw, sh] = o >= 5 ? [h, w] : [w, h];
+  const data = Buffer.alloc(w * h * 4);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const [sx, sy] = storedPosition(o, x, y, w, h);
+      const from = (y * w + x) * 4, to = (sy * sw + sx) * 4;
+      for (let c = 0; c < 4; c++) data[to + c] = img.data[from + c];
+    }
+  }
+  return { width: sw, height: sh, data };
+}
+
+/** The JPEG with an APP1 Exif segment (IFD0: Orientation = o) right after SOI. */
+export function withExifOrientation(jpegBytes, o) {
+  const b = Buffer.from(jpegBytes);
+  if (b[0] !== 0xff || b[1] !== 0xd8) throw new Error('not a JPEG');
+  // TIFF, big-endian: header, IFD0 at 8 with one entry (0x0112 SHORT 1 = o), no next IFD.
+  const tiff = Buffer.from([
+    0x4d, 0x4d, 0x00, 0x2a, 0x00, 0x00, 0x00, 0x08,
+    0x00, 0x01,
+    0x01, 0x12, 0x00, 0x03, 0x00, 0x00, 0x00, 0x01, 0x00, o, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00,
+  ]);
+  const body = Buffer.concat([Buffer.from('Exif\0\0', 'latin1'), tiff]);
+  const head = Buffer.from([0xff, 0xe1, 0, 0]);
+  head.writeUInt16BE(body.length + 2, 2);
+  return Buffer.concat([b.subarray(0, 2), head, body, b.subarray(2)]);
 }

@@ -2,19 +2,21 @@
 //!
 //!   edgecat detect FILE...
 //!   edgecat hipsterize IN -o OUT [--glasses PNG] [--style NAME]
+//!   edgecat bench FILE [--runs N] [--png]
 
 use edgecat::codec::OutputFormat;
 use edgecat::input::Upload;
 use edgecat::pipeline;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage:\n  edgecat detect FILE...\n  edgecat hipsterize IN -o OUT [--glasses PNG] [--style NAME]";
+const USAGE: &str = "usage:\n  edgecat detect FILE...\n  edgecat hipsterize IN -o OUT [--glasses PNG] [--style NAME]\n  edgecat bench FILE [--runs N] [--png]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("detect") if args.len() > 1 => detect(&args[1..]),
         Some("hipsterize") => hipsterize(&args[1..]),
+        Some("bench") => bench(&args[1..]),
         Some("-h" | "--help") => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -79,4 +81,58 @@ fn hipsterize(args: &[String]) -> Result<(), String> {
     std::fs::write(&output, &result.bytes).map_err(|e| format!("{output}: {e}"))?;
     eprintln!("{input}: {} cat(s) → {output} ({})", result.cats, result.timings.server_timing());
     Ok(())
+}
+
+/// Hipsterizes one photo `runs` times in this process and prints one JSON
+/// object: the first (cold) run, per-stage medians of the warm runs, and the
+/// peak resident memory. scripts/bench.mjs reads it.
+fn bench(args: &[String]) -> Result<(), String> {
+    let (mut file, mut runs, mut format) = (None, 30usize, OutputFormat::Jpeg);
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--runs" => {
+                runs = it.next().and_then(|n| n.parse().ok()).filter(|&n| n > 0).ok_or("--runs needs a number > 0")?
+            }
+            "--png" => format = OutputFormat::Png,
+            a if !a.starts_with('-') && file.is_none() => file = Some(a.to_string()),
+            a => return Err(format!("unexpected argument {a}\n{USAGE}")),
+        }
+    }
+    let file = file.ok_or(USAGE)?;
+    let upload = Upload { photo: read(&file)?, overlay: None, style: None };
+    let run = || pipeline::hipsterize(&upload, format).map_err(|e| format!("{file}: {e}"));
+    let first = run()?;
+    let warm: Vec<pipeline::Timings> = (0..runs).map(|_| run().map(|r| r.timings)).collect::<Result<_, _>>()?;
+    let median = |stage: fn(&pipeline::Timings) -> f64| {
+        let mut v: Vec<f64> = warm.iter().map(stage).collect();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let report = serde_json::json!({
+        "file": file,
+        "runs": runs,
+        "cats": first.cats,
+        "output_bytes": first.bytes.len(),
+        "first": first.timings,
+        "median_ms": {
+            "decode": median(|t| t.decode),
+            "detect": median(|t| t.detect),
+            "landmarks": median(|t| t.landmarks),
+            "overlay": median(|t| t.overlay),
+            "encode": median(|t| t.encode),
+            "total": median(|t| t.total),
+        },
+        "peak_rss_bytes": peak_rss_bytes(),
+    });
+    println!("{report}");
+    Ok(())
+}
+
+/// The process's peak resident set (Linux's VmHWM); None elsewhere.
+fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }

@@ -26,6 +26,8 @@ test('GET /api/health answers JSON with version and build info', async () => {
   assert.match(body.version, /^\d+\.\d+\.\d+/);
   assert.equal(body.build.target, 'wasm32-unknown-unknown');
   assert.equal(body.build.profile, 'release');
+  // Wasm pages are 64 KiB; the worker has at least its data and stack.
+  assert.ok(body.wasm_memory_bytes >= 1 << 20 && body.wasm_memory_bytes % 65536 === 0, `${body.wasm_memory_bytes}`);
 });
 
 test('HEAD /api/health has no body', async () => {

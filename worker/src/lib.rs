@@ -23,7 +23,9 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let cors = CorsPolicy::parse(var(&env, "ALLOWED_ORIGINS").as_deref());
     let origin = req.headers().get("Origin")?;
     let test_routes = var(&env, "EDGECAT_TEST_ROUTES").as_deref() == Some("1");
-    let method = req.method().to_string();
+    // The raw method: workers-rs maps any method it does not know
+    // (PROPFIND, LOCK, …) to GET, which would answer them as GETs.
+    let method = req.inner().method();
     let path = req.path();
 
     let reply = match routes::resolve(&method, &path, test_routes) {
@@ -40,13 +42,26 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
     reply.into_response(method == "HEAD")
 }
 
+fn wasm_memory_bytes() -> f64 {
+    wasm_bindgen::memory()
+        .dyn_into::<js_sys::WebAssembly::Memory>()
+        .map(|m| m.buffer().unchecked_into::<js_sys::ArrayBuffer>().byte_length() as f64)
+        .unwrap_or(0.0)
+}
+
 fn var(env: &Env, name: &str) -> Option<String> {
     env.var(name).ok().map(|v| v.to_string())
 }
 
 async fn call(endpoint: Endpoint, req: &mut Request) -> std::result::Result<Reply, ApiError> {
     match endpoint {
-        Endpoint::Health => Ok(Reply::json(200, &info::health())),
+        Endpoint::Health => {
+            let mut body = info::health();
+            // Linear memory only grows, so this is the isolate's Wasm peak:
+            // what the 128 MB limit is measured against (make bench reads it).
+            body["wasm_memory_bytes"] = wasm_memory_bytes().into();
+            Ok(Reply::json(200, &body))
+        }
         Endpoint::Models => Ok(Reply::json(200, &info::models())),
         Endpoint::Panic => panic!("deliberate panic from the test-only route"),
         Endpoint::Detect => {
@@ -108,7 +123,17 @@ async fn read_limited(req: &mut Request) -> std::result::Result<Vec<u8>, ApiErro
 /// form of the tutorial depends on order).
 async fn read_parts(req: &mut Request) -> std::result::Result<Vec<Part>, ApiError> {
     let bad = |what: &str| ApiError::BadRequest(format!("malformed multipart body: {what}"));
-    let promise = req.inner().form_data().map_err(|_| bad("unreadable"))?;
+    // The body goes through the same streamed limit as a raw photo first: a
+    // chunked upload declares no length, and formData() would read it all.
+    let content_type = header(req.headers(), "Content-Type").unwrap_or_default();
+    let body = js_sys::Uint8Array::from(&read_limited(req).await?[..]);
+    let headers = web_sys::Headers::new().map_err(|_| bad("headers"))?;
+    headers.set("Content-Type", &content_type).map_err(|_| bad("Content-Type"))?;
+    let init = web_sys::ResponseInit::new();
+    init.set_headers(&headers);
+    let buffered = web_sys::Response::new_with_opt_buffer_source_and_init(Some(&body), &init)
+        .map_err(|_| bad("unreadable"))?;
+    let promise = buffered.form_data().map_err(|_| bad("unreadable"))?;
     let form: web_sys::FormData = wasm_bindgen_futures::JsFuture::from(promise)
         .await
         .map_err(|_| bad("the runtime could not parse it"))?

@@ -1,0 +1,166 @@
+//! What the fuzz targets assert, shared with the native regression test
+//! (tests/fuzz_regressions.rs) that replays fuzz/seeds and fuzz/regressions
+//! through the same functions. A panic here is a finding: either the core
+//! panicked or it answered something the API contract does not allow.
+
+#![allow(dead_code)]
+
+use edgecat::codec::{self, OutputFormat, MAX_OVERLAY_SIDE, MAX_PIXELS, MAX_SIDE};
+use edgecat::cors::CorsPolicy;
+use edgecat::input::{self, Part, Upload, MAX_BODY_BYTES};
+use edgecat::routes::{self, Route};
+use edgecat::{pipeline, ApiError};
+
+/// Every error must be one the caller may see here, and serialize.
+fn expect_error(err: &ApiError, allowed: &[&str]) {
+    assert!(allowed.contains(&err.code()), "unexpected error {err} (allowed: {allowed:?})");
+    let v: serde_json::Value = serde_json::from_str(&err.to_json()).expect("problem+json is JSON");
+    assert_eq!(v["status"], err.status());
+    assert_eq!(v["code"], err.code());
+}
+
+fn text(field: Option<&[u8]>) -> Option<String> {
+    field.map(|f| String::from_utf8_lossy(f).into_owned())
+}
+
+/// Request line, headers and multipart fields, separated by NUL bytes:
+/// method, path, Content-Type, Content-Length, ?format=, Accept,
+/// ALLOWED_ORIGINS, Origin, then one multipart part per field
+/// (`f` or `t` for file/text, then `name=value`). An empty header field
+/// means the header is absent.
+pub fn request(data: &[u8]) {
+    let mut fields = data.split(|&b| b == 0);
+    let mut header = || text(fields.next()).filter(|s| !s.is_empty());
+    let method = header().unwrap_or_default();
+    let path = header().unwrap_or_default();
+    let content_type = header();
+    let content_length = header();
+    let format = header();
+    let accept = header();
+    let allowed_origins = header();
+    let origin = header();
+
+    for test_routes in [false, true] {
+        match routes::resolve(&method, &path, test_routes) {
+            Ok(Route::Preflight(endpoint)) => assert!(endpoint.methods().contains(&"OPTIONS")),
+            Ok(Route::Call(endpoint)) => {
+                assert!(endpoint.methods().contains(&method.to_ascii_uppercase().as_str()))
+            }
+            Err(err) => {
+                expect_error(&err, &["not_found", "method_not_allowed"]);
+                if err.status() == 405 {
+                    assert!(err.headers().iter().any(|(k, v)| *k == "Allow" && !v.is_empty()));
+                }
+            }
+        }
+    }
+    if let Err(err) = input::body_kind(content_type.as_deref()) {
+        expect_error(&err, &["bad_request", "unsupported_media_type"]);
+    }
+    match input::check_declared_length(content_length.as_deref()) {
+        Ok(Some(n)) => assert!((1..=MAX_BODY_BYTES).contains(&n)),
+        Ok(None) => assert!(content_length.is_none()),
+        Err(err) => expect_error(&err, &["bad_request", "payload_too_large"]),
+    }
+    if let Err(err) = pipeline::output_format(format.as_deref(), accept.as_deref()) {
+        expect_error(&err, &["bad_request"]);
+    }
+    let cors = CorsPolicy::parse(allowed_origins.as_deref());
+    match cors.allow_origin(origin.as_deref()) {
+        Some(allow) if allow != "*" => {
+            // Only ever a listed origin, reflected exactly.
+            assert_eq!(Some(allow.as_str()), origin.as_deref());
+            assert!(matches!(&cors, CorsPolicy::List(list) if list.contains(&allow)));
+        }
+        Some(_) => assert_eq!(cors, CorsPolicy::Any),
+        None => assert!(cors.preflight_headers(origin.as_deref(), &["POST"]).is_empty()),
+    }
+    let _ = cors.response_headers(origin.as_deref());
+
+    let parts: Vec<Part> = fields
+        .filter(|f| !f.is_empty())
+        .map(|f| {
+            let (kind, rest) = f.split_first().expect("non-empty");
+            let eq = rest.iter().position(|&b| b == b'=').unwrap_or(rest.len());
+            let name = String::from_utf8_lossy(&rest[..eq]).into_owned();
+            let value = rest.get(eq + 1..).unwrap_or_default();
+            if *kind == b'f' {
+                Part::File { name, content_type: "application/octet-stream".into(), bytes: value.to_vec() }
+            } else {
+                Part::Text { name, value: String::from_utf8_lossy(value).into_owned() }
+            }
+        })
+        .collect();
+    match input::upload_from_parts(parts) {
+        Ok(upload) => assert!(!upload.photo.is_empty()),
+        Err(err) => expect_error(&err, &["missing_field"]),
+    }
+}
+
+/// Arbitrary bytes as a photo and as an overlay.
+pub fn decode(data: &[u8]) {
+    match codec::decode_photo(data) {
+        Ok(img) => {
+            let (w, h) = img.dimensions();
+            assert!(w >= 1 && h >= 1 && w <= MAX_SIDE && h <= MAX_SIDE, "{w}×{h}");
+            assert!(w as u64 * h as u64 <= MAX_PIXELS);
+        }
+        Err(err) => expect_error(&err, &["bad_image", "image_too_large"]),
+    }
+    match codec::decode_overlay(data) {
+        Ok(img) => {
+            let (w, h) = img.dimensions();
+            assert!(w >= 1 && h >= 1 && w <= MAX_OVERLAY_SIDE && h <= MAX_OVERLAY_SIDE, "{w}×{h}");
+        }
+        Err(err) => expect_error(&err, &["bad_overlay", "image_too_large"]),
+    }
+}
+
+/// First byte: bit 0 = an overlay follows, bits 1–2 = style (none, aviator,
+/// round, an unknown one), bit 3 = PNG output, bit 4 = hipsterize rather
+/// than detect. With an overlay, a little-endian u16 gives its length; the
+/// photo is the rest.
+pub fn pipeline(data: &[u8]) {
+    let Some((&flags, mut rest)) = data.split_first() else { return };
+    let mut overlay = None;
+    if flags & 1 != 0 && rest.len() >= 2 {
+        let len = (u16::from_le_bytes([rest[0], rest[1]]) as usize).min(rest.len() - 2);
+        overlay = Some(rest[2..2 + len].to_vec());
+        rest = &rest[2 + len..];
+    }
+    let style = match (flags >> 1) & 3 {
+        0 => None,
+        1 => Some("aviator".to_string()),
+        2 => Some("round".to_string()),
+        _ => Some("monocle".to_string()),
+    };
+    let format = if flags & 8 != 0 { OutputFormat::Png } else { OutputFormat::Jpeg };
+    if flags & 16 == 0 && overlay.is_none() {
+        match pipeline::detect(rest) {
+            Ok(d) => {
+                assert!(d.width >= 1 && d.height >= 1);
+                for cat in &d.cats {
+                    assert!(cat.score.is_finite());
+                    let [x0, y0, x1, y1] = cat.bbox;
+                    assert!(0.0 <= x0 && x0 <= x1 && x1 <= d.width as f32, "box {:?} in {}×{}", cat.bbox, d.width, d.height);
+                    assert!(0.0 <= y0 && y0 <= y1 && y1 <= d.height as f32, "box {:?} in {}×{}", cat.bbox, d.width, d.height);
+                    assert!(cat.landmarks.values().flatten().all(|v| v.is_finite()));
+                }
+            }
+            Err(err) => expect_error(&err, &["bad_image", "image_too_large"]),
+        }
+        return;
+    }
+    let upload = Upload { photo: rest.to_vec(), overlay, style };
+    match pipeline::hipsterize(&upload, format) {
+        Ok(out) => {
+            assert!(out.cats >= 1);
+            let magic: &[u8] = if format == OutputFormat::Png { b"\x89PNG" } else { b"\xff\xd8" };
+            assert!(out.bytes.starts_with(magic));
+        }
+        Err(err) => expect_error(
+            &err,
+            &["bad_image", "bad_overlay", "image_too_large", "no_cat_found", "bad_request"],
+        ),
+    }
+}

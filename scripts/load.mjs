@@ -1,0 +1,176 @@
+// `make load`: a bounded load run against the built worker under `wrangler
+// dev` on 127.0.0.1 — LOAD_REQUESTS (default 2,000) requests at concurrency
+// LOAD_CONCURRENCY (default 16), a fixed mix of valid photos and bad inputs,
+// driven by wrk (Debian's; scripts/load.sh installs it) with scripts/load.lua.
+// Reports throughput, p50/p90/p99, answers by status, socket errors, and
+// workerd's memory (RSS, and the worker's wasm linear memory from
+// /api/health) before, half way and after. Fails on any 5xx, any socket
+// error, or memory still growing in the second half of the run.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { ROOT, SHARED, startWorker } from '../tests/harness.mjs';
+
+const TOTAL = Number(process.env.LOAD_REQUESTS ?? 2000);
+const CONCURRENCY = Number(process.env.LOAD_CONCURRENCY ?? 16);
+const THREADS = 2;
+const share = Math.ceil(TOTAL / THREADS);
+
+const shared = (rel) => fs.readFileSync(path.join(SHARED, rel));
+const fixture = (rel) => fs.readFileSync(path.join(ROOT, 'tests/fixtures', rel));
+/** A PNG that is only a header declaring 60,000×60,000 pixels. */
+function pngBomb() {
+  const chunk = (type, data) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(zlib.crc32(Buffer.concat([Buffer.from(type), data])) >>> 0);
+    return Buffer.concat([len, Buffer.from(type), data, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(60000, 0);
+  ihdr.writeUInt32BE(60000, 4);
+  ihdr[8] = 8; // 8-bit RGB
+  ihdr[9] = 2;
+  return Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'), chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(Buffer.alloc(64)))]);
+}
+
+// One cycle of the mix: [method, path, content type, body, expected status].
+const MIX = [
+  ['POST', '/api/detect', 'image/jpeg', shared('data/cat-photos/kairess_001.jpg'), 200],
+  ['POST', '/api/hipsterize', 'image/jpeg', fixture('hostile/orientation-1.jpg'), 200],
+  ['POST', '/api/detect', 'image/jpeg', fixture('hostile/cmyk.jpg'), 200],
+  ['POST', '/api/hipsterize?format=png', 'image/jpeg', fixture('cat-exif-orientation-6.jpg'), 200],
+  ['POST', '/api/hipsterize', 'image/jpeg', shared('data/cats-vs-dogs/dog/dog.4003.jpg'), 422],
+  ['POST', '/api/detect', 'image/jpeg', Buffer.from('this is not a jpeg at all'), 422],
+  ['POST', '/api/detect', 'image/png', Buffer.alloc(0), 400],
+  ['POST', '/api/hipsterize', 'text/plain', Buffer.from('meow'), 415],
+  ['POST', '/api/detect', 'image/png', pngBomb(), 413],
+  ['GET', '/api/nope', '-', Buffer.alloc(0), 404],
+];
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'edgecat-load-'));
+const specs = MIX.map(([method, route, type, body], i) => {
+  const file = path.join(tmp, `${i}.req`);
+  fs.writeFileSync(file, Buffer.concat([Buffer.from(`${method}\n${route}\n${type}\n`), body]));
+  return file;
+});
+
+/** The workerd processes wrangler started: the entry proxy and the worker. */
+function workerdProcesses(pgid, port) {
+  const found = [];
+  for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[2]) !== pgid) continue; // field 5: process group
+      const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      if (!path.basename(cmd[0]).startsWith('workerd')) continue;
+      const role = cmd.some((a) => a.includes(`127.0.0.1:${port}`)) ? 'proxy' : 'worker';
+      found.push({ pid: Number(pid), role });
+    } catch { /* exited meanwhile */ }
+  }
+  return found;
+}
+
+const rssMB = (pid) => {
+  const m = fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+) kB/);
+  return m ? Number(m[1]) / 1024 : NaN;
+};
+
+async function memory(url, procs) {
+  const health = await (await fetch(`${url}/api/health`)).json();
+  const out = { wasm_MB: health.wasm_memory_bytes / 2 ** 20 };
+  for (const p of procs) out[`rss_${p.role}_MB`] = rssMB(p.pid);
+  return out;
+}
+
+const fmt = (m) => Object.entries(m).map(([k, v]) => `${k}=${v.toFixed(1)}`).join(' ');
+
+// EDGECAT_WRANGLER_CONFIG: another wrangler.toml (e.g. a build kept aside).
+const worker = await startWorker({ config: process.env.EDGECAT_WRANGLER_CONFIG });
+let failed = false;
+try {
+  const port = new URL(worker.url).port;
+  const procs = workerdProcesses(worker.pid, port);
+  if (!procs.some((p) => p.role === 'worker')) throw new Error(`no worker workerd in ${JSON.stringify(procs)}`);
+
+  // Warm up: one pass through the mix, serially, checking each answer, so
+  // the models are loaded and every code path has run once.
+  for (const [method, route, type, body, status] of MIX) {
+    const res = await fetch(`${worker.url}${route}`, {
+      method,
+      headers: type === '-' ? {} : { 'content-type': type },
+      body: method === 'GET' ? undefined : body,
+    });
+    await res.arrayBuffer();
+    if (res.status !== status) throw new Error(`warm-up: ${method} ${route} answered ${res.status}, expected ${status}`);
+  }
+  const before = await memory(worker.url, procs);
+  console.log(`load: ${TOTAL} requests, concurrency ${CONCURRENCY}, mix of ${MIX.length} (valid photos and bad inputs) against ${worker.url}`);
+  console.log(`load: memory before: ${fmt(before)}`);
+
+  const wrk = spawn('wrk', [
+    `-t${THREADS}`, `-c${CONCURRENCY}`, '-d600s', '--timeout', '60s',
+    '-s', path.join(ROOT, 'scripts/load.lua'), worker.url, '--', String(share), ...specs,
+  ], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let output = '';
+  let threadsDone = 0;
+  // wrk runs for its whole -d unless interrupted: once every thread has done
+  // its share, SIGINT makes it stop and report at once.
+  wrk.stdout.on('data', (d) => {
+    output += d;
+    threadsDone = (output.match(/load\.lua: thread done/g) ?? []).length;
+    if (threadsDone === THREADS) wrk.kill('SIGINT');
+  });
+  // Memory every 2 s while wrk runs; the middle sample is "half way".
+  const series = [];
+  const sampler = setInterval(async () => {
+    try { series.push(await memory(worker.url, procs)); } catch { /* busy */ }
+  }, 2000);
+  const code = await new Promise((resolve) => wrk.on('exit', (c, sig) => resolve(c ?? sig)));
+  clearInterval(sampler);
+  for (const l of output.split('\n').filter((l) => /^load\.lua: \d{3} answer/.test(l))) console.log(l);
+  const line = output.split('\n').find((l) => l.startsWith('LOAD '));
+  if (!line) throw new Error(`wrk (exit ${code}) printed no summary:\n${output}`);
+  const r = JSON.parse(line.slice(5));
+  const after = await memory(worker.url, procs);
+  const half = series[Math.floor(series.length / 2)] ?? before;
+
+  const secs = r.duration_us / 1e6;
+  const statuses = Object.entries(r.statuses).sort().map(([s, n]) => `${s}: ${n}`).join(', ');
+  const fiveXX = Object.entries(r.statuses).filter(([s]) => Number(s) >= 500).reduce((a, [, n]) => a + n, 0);
+  const socketErrors = Object.values(r.socket_errors).reduce((a, n) => a + n, 0);
+  console.log(`load: ${r.requests} answers in ${secs.toFixed(1)} s = ${(r.requests / secs).toFixed(1)} requests/s`);
+  console.log(`load: latency p50 ${(r.p50_us / 1000).toFixed(0)} ms, p90 ${(r.p90_us / 1000).toFixed(0)} ms, p99 ${(r.p99_us / 1000).toFixed(0)} ms, max ${(r.max_us / 1000).toFixed(0)} ms`);
+  console.log(`load: answers by status: ${statuses}`);
+  console.log(`load: socket errors: ${JSON.stringify(r.socket_errors)}`);
+  console.log(`load: memory half way: ${fmt(half)}`);
+  console.log(`load: memory after:    ${fmt(after)}`);
+  console.log(`load: memory samples (wasm MB / worker RSS MB): ${series.map((m) => `${m.wasm_MB.toFixed(0)}/${m.rss_worker_MB.toFixed(0)}`).join(' ')}`);
+
+  const problems = [];
+  if (fiveXX > 0) problems.push(`${fiveXX} answers were 5xx`);
+  if (socketErrors > 0) problems.push(`${socketErrors} socket errors`);
+  if (r.requests < TOTAL) problems.push(`only ${r.requests} of ${TOTAL} answers`);
+  // Wasm memory never shrinks: any growth after half way is a leak's shape.
+  if (after.wasm_MB > half.wasm_MB) problems.push(`wasm memory grew in the second half: ${half.wasm_MB} → ${after.wasm_MB} MB`);
+  // RSS moves with V8's garbage collector; only a clear climb counts.
+  if (after.rss_worker_MB > half.rss_worker_MB * 1.15) problems.push(`workerd RSS grew in the second half: ${half.rss_worker_MB.toFixed(0)} → ${after.rss_worker_MB.toFixed(0)} MB`);
+  if (problems.length) {
+    failed = true;
+    console.error(`load: FAILED: ${problems.join('; ')}`);
+    console.error(`--- wrangler dev output (tail) ---\n${worker.log().split('\n').slice(-Number(process.env.LOAD_LOG_LINES ?? 30)).join('\n')}`);
+  } else {
+    console.log('load: OK: no 5xx, no socket errors, no memory growth in the second half');
+  }
+} catch (e) {
+  failed = true;
+  console.error(`load: ${e.stack ?? e}`);
+} finally {
+  worker.stop();
+  fs.rmSync(tmp, { recursive: true, force: true });
+}
+process.exit(failed ? 1 : 0);

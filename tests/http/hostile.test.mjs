@@ -1,0 +1,501 @@
+// The hostile-input catalogue: broken, huge, odd and malicious requests, each
+// answered with the exact status and `code` the API contract (README) gives,
+// and after each one the worker still answers /api/health. Fixtures are from
+// scripts/make_fixtures.py (tests/fixtures/hostile) or built here.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { BASE, ROOT, SHARED } from '../harness.mjs';
+import { imageSize, pngHeaderOnly } from '../images.mjs';
+
+const fixture = (name) => fs.readFileSync(path.join(ROOT, 'tests/fixtures/hostile', name));
+const CAT = fs.readFileSync(path.join(SHARED, 'data/cat-photos/kairess_001.jpg'));
+const MB = 1000 * 1000;
+// Planted in bodies: an error answer must never contain it (no echo).
+// Lower case, as some values are lower-cased before being reported.
+const MARKER = 'echo-canary-7f3a9c';
+
+/** Asserts a problem+json answer and returns its body. */
+async function problem(res, status, code) {
+  const text = await res.text();
+  assert.equal(res.status, status, `expected ${status} ${code}, got ${res.status}: ${text.slice(0, 300)}`);
+  assert.equal(res.headers.get('content-type'), 'application/problem+json');
+  assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
+  const body = JSON.parse(text);
+  assert.equal(body.code, code, text);
+  assert.equal(body.status, status);
+  assert.ok(!text.includes(MARKER), `the error echoes uploaded bytes: ${text.slice(0, 300)}`);
+  return body;
+}
+
+/** Asserts a 200 /api/detect answer of the given upright size. */
+async function detected(res, width, height) {
+  const text = await res.text();
+  assert.equal(res.status, 200, text.slice(0, 300));
+  const body = JSON.parse(text);
+  assert.equal(body.width, width);
+  assert.equal(body.height, height);
+  assert.ok(Array.isArray(body.cats));
+  return body;
+}
+
+const post = (route, body, headers = {}) => fetch(`${BASE}${route}`, { method: 'POST', body, headers });
+const form = (fields) => {
+  const f = new FormData();
+  for (const [name, value, type] of fields) {
+    if (type) f.append(name, new Blob([value], { type }), `${name}.bin`);
+    else f.append(name, value);
+  }
+  return f;
+};
+
+/**
+ * A request over node:http, which (unlike fetch) still reads an answer the
+ * server sends before the upload is complete. `chunks` are written in turn,
+ * `pause()` awaited between them; without a content-length header the body
+ * is chunked. `abortAfter` chunks, the socket is destroyed instead. With
+ * `hold`, the body is never ended: the answer must come from what was sent.
+ * (A server that answers before reading all that was sent closes with a
+ * reset, which can lose its answer; held bodies leave nothing unread.)
+ */
+function rawRequest(route, { method = 'POST', headers = {}, chunks = [], pause, abortAfter, hold = false } = {}) {
+  return new Promise((resolve, reject) => {
+    let answered = false;
+    const req = http.request(`${BASE}${route}`, { method, headers, agent: false });
+    req.on('response', (res) => {
+      answered = true;
+      const parts = [];
+      res.on('data', (d) => parts.push(d));
+      res.on('end', () => {
+        const text = Buffer.concat(parts).toString('utf8');
+        // Answered early: drop the rest of the upload rather than leave a
+        // half-sent request open on the server.
+        req.destroy();
+        resolve({ status: res.statusCode, headers: new Headers(res.headers), text: async () => text });
+      });
+    });
+    // An early answer may be followed by a reset while we still write.
+    req.on('error', (e) => { if (!answered) reject(e); });
+    req.on('close', () => { if (!answered && !aborted) reject(new Error('connection closed without an answer')); });
+    let aborted = false;
+    (async () => {
+      for (let i = 0; i < chunks.length && !answered; i++) {
+        if (i === abortAfter) { aborted = true; req.destroy(); resolve(null); return; }
+        const ok = req.write(chunks[i]);
+        // 'close' too: an answered request is destroyed and never drains.
+        if (!ok) await new Promise((r) => { req.once('drain', r); req.once('close', r); });
+        if (pause) await pause(i);
+      }
+      if (!req.destroyed && !hold) req.end();
+    })().catch(reject);
+  });
+}
+
+/** `count` chunks of `size` zero bytes (one buffer, written `count` times). */
+function zeros(count, size) {
+  return new Array(count).fill(Buffer.alloc(size));
+}
+
+async function healthy() {
+  const res = await fetch(`${BASE}/api/health`);
+  assert.equal(res.status, 200, 'the worker still answers /api/health');
+  assert.equal((await res.json()).status, 'ok');
+}
+
+/**
+ * One catalogue case: its own test, then the worker must still be healthy.
+ * The timeout only turns a hang into a failure; nothing asserts speed.
+ */
+function hostile(name, run) {
+  test(name, { timeout: 120_000 }, async () => {
+    await run();
+    await healthy();
+  });
+}
+
+// --- images built here ---------------------------------------------------
+
+function pngChunk(type, data) {
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(data.length);
+  const td = Buffer.concat([Buffer.from(type), data]);
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32BE(zlib.crc32(td) >>> 0);
+  return Buffer.concat([len, td, crc]);
+}
+
+/** A real, complete 1-bit grey PNG of width×height (all black, tiny). */
+function blackPng1Bit(width, height) {
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = 1; // bit depth
+  ihdr[9] = 0; // greyscale
+  const row = 1 + Math.ceil(width / 8); // filter byte + packed bits
+  const idat = zlib.deflateSync(Buffer.alloc(row * height), { level: 9 });
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    pngChunk('IHDR', ihdr), pngChunk('IDAT', idat), pngChunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+
+/** A JPEG whose frame header (SOF) claims width×height. */
+function jpegClaiming(jpeg, width, height) {
+  const b = Buffer.from(jpeg);
+  for (let i = 2; i < b.length;) {
+    const marker = b[i + 1];
+    if (marker >= 0xc0 && marker <= 0xc2) {
+      b.writeUInt16BE(height, i + 5);
+      b.writeUInt16BE(width, i + 7);
+      return b;
+    }
+    i += 2 + b.readUInt16BE(i + 2);
+  }
+  throw new Error('no SOF');
+}
+
+/** The offset of a JPEG's first scan (SOS) header. */
+function jpegScanOffset(jpeg) {
+  for (let i = 2; i < jpeg.length;) {
+    if (jpeg[i + 1] === 0xda) return i;
+    i += 2 + jpeg.readUInt16BE(i + 2);
+  }
+  throw new Error('no SOS');
+}
+
+/** A one-frame GIF whose logical screen and frame claim width×height. */
+function gifClaiming(width, height) {
+  const b = Buffer.alloc(32);
+  b.write('GIF89a', 0, 'latin1');
+  b.writeUInt16LE(width, 6);
+  b.writeUInt16LE(height, 8);
+  // no global colour table; image descriptor at 13
+  b[13] = 0x2c;
+  b.writeUInt16LE(width, 18);
+  b.writeUInt16LE(height, 20);
+  b[22] = 0;
+  b[23] = 2; // LZW minimum code size
+  b[24] = 2; b[25] = 0x4c; b[26] = 0x01; // one sub-block
+  b[27] = 0; // block terminator
+  b[28] = 0x3b; // trailer
+  return b.subarray(0, 29);
+}
+
+/** A BMP header (BITMAPINFOHEADER, 24-bit) claiming width×height, no pixels. */
+function bmpClaiming(width, height) {
+  const b = Buffer.alloc(54);
+  b.write('BM', 0, 'latin1');
+  b.writeUInt32LE(0, 2); // file size: may be 0
+  b.writeUInt32LE(54, 10);
+  b.writeUInt32LE(40, 14);
+  b.writeInt32LE(width, 18);
+  b.writeInt32LE(height, 22);
+  b.writeUInt16LE(1, 26);
+  b.writeUInt16LE(24, 28);
+  return b;
+}
+
+/** A lossless WebP (Pillow's 1×1) whose header claims width×height (≤ 16384). */
+function webpClaiming(width, height) {
+  const b = Buffer.from('524946461a000000574542505650384c0e0000002f00000000071011fd0f4444ff03', 'hex');
+  // After the 0x2f signature: 14 bits width-1, 14 bits height-1, alpha, version.
+  b.writeUInt32LE(((width - 1) | ((height - 1) << 14)) >>> 0, 21);
+  return b;
+}
+
+// --- bodies and content types -------------------------------------------
+
+hostile('empty raw body → 400 bad_request', async () => {
+  await problem(await post('/api/detect', new Uint8Array(0), { 'content-type': 'image/jpeg' }), 400, 'bad_request');
+});
+
+hostile('empty multipart body → 400 bad_request', async () => {
+  await problem(await post('/api/hipsterize', '', { 'content-type': 'multipart/form-data; boundary=xyz' }), 400, 'bad_request');
+});
+
+hostile('missing Content-Type on a real JPEG → 415 unsupported_media_type', async () => {
+  await problem(await post('/api/detect', new Uint8Array(CAT)), 415, 'unsupported_media_type');
+});
+
+hostile('JSON body as application/json → 415 unsupported_media_type', async () => {
+  const res = await post('/api/hipsterize', JSON.stringify({ image: MARKER }), { 'content-type': 'application/json' });
+  await problem(res, 415, 'unsupported_media_type');
+});
+
+hostile('a real JPEG labelled text/plain → 415 unsupported_media_type', async () => {
+  await problem(await post('/api/detect', CAT, { 'content-type': 'text/plain' }), 415, 'unsupported_media_type');
+});
+
+hostile('bare "image/" Content-Type → 415 unsupported_media_type', async () => {
+  await problem(await post('/api/detect', CAT, { 'content-type': 'image/' }), 415, 'unsupported_media_type');
+});
+
+hostile('multipart without a boundary → 400 bad_request', async () => {
+  await problem(await post('/api/detect', CAT, { 'content-type': 'multipart/form-data' }), 400, 'bad_request');
+});
+
+hostile('multipart whose body never uses its boundary → 400 bad_request', async () => {
+  const res = await post('/api/detect', `${MARKER}\r\n${MARKER}`, { 'content-type': 'multipart/form-data; boundary=nowhere' });
+  await problem(res, 400, 'bad_request');
+});
+
+hostile('text claiming image/jpeg → 422 bad_image, not echoed', async () => {
+  await problem(await post('/api/detect', `hello ${MARKER} I am text`, { 'content-type': 'image/jpeg' }), 422, 'bad_image');
+});
+
+hostile('an SVG with a script → 422 bad_image, not echoed', async () => {
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg"><script>alert("${MARKER}")</script></svg>`;
+  await problem(await post('/api/hipsterize', svg, { 'content-type': 'image/svg+xml' }), 422, 'bad_image');
+});
+
+// --- truncated and lying images -----------------------------------------
+
+hostile('JPEG truncated inside its headers → 422 bad_image', async () => {
+  const cut = CAT.subarray(0, jpegScanOffset(CAT) - 10);
+  await problem(await post('/api/detect', cut, { 'content-type': 'image/jpeg' }), 422, 'bad_image');
+});
+
+hostile('JPEG truncated inside its scan decodes as far as it goes (as browsers show it) → 200', async () => {
+  // Half the entropy-coded data: the frame is complete in size, the rest grey.
+  const cut = CAT.subarray(0, jpegScanOffset(CAT) + (CAT.length - jpegScanOffset(CAT)) / 2);
+  const [w, h] = imageSize(CAT);
+  await detected(await post('/api/detect', cut, { 'content-type': 'image/jpeg' }), w, h);
+});
+
+hostile('PNG truncated in its pixel data → 422 bad_image', async () => {
+  const png = fixture('rgb16.png');
+  await problem(await post('/api/detect', png.subarray(0, png.length / 2), { 'content-type': 'image/png' }), 422, 'bad_image');
+});
+
+hostile('PNG signature only → 422 bad_image', async () => {
+  await problem(await post('/api/detect', Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), { 'content-type': 'image/png' }), 422, 'bad_image');
+});
+
+hostile('PNG declaring 60,000×60,000 (decompression bomb) → 413 image_too_large', async () => {
+  await problem(await post('/api/detect', pngHeaderOnly(60000, 60000), { 'content-type': 'image/png' }), 413, 'image_too_large');
+});
+
+hostile('JPEG declaring 65,000×65,000 → 413 image_too_large', async () => {
+  await problem(await post('/api/detect', jpegClaiming(CAT, 65000, 65000), { 'content-type': 'image/jpeg' }), 413, 'image_too_large');
+});
+
+hostile('GIF declaring 65,535×65,535 → 413 image_too_large', async () => {
+  await problem(await post('/api/detect', gifClaiming(65535, 65535), { 'content-type': 'image/gif' }), 413, 'image_too_large');
+});
+
+hostile('BMP declaring 60,000×60,000 → 413 image_too_large', async () => {
+  await problem(await post('/api/detect', bmpClaiming(60000, 60000), { 'content-type': 'image/bmp' }), 413, 'image_too_large');
+});
+
+hostile('WebP declaring 16,000×16,000 (256 MP) → 413 image_too_large', async () => {
+  await problem(await post('/api/detect', webpClaiming(16000, 16000), { 'content-type': 'image/webp' }), 413, 'image_too_large');
+});
+
+hostile('90,000×1 PNG (90,000:1 aspect, over 16,384 px a side) → 413 image_too_large', async () => {
+  await problem(await post('/api/detect', fixture('wide-90000x1.png'), { 'content-type': 'image/png' }), 413, 'image_too_large');
+});
+
+// --- huge and slow bodies -----------------------------------------------
+
+hostile('a 25 MB body with its Content-Length → 413 payload_too_large', async () => {
+  const res = await rawRequest('/api/detect', {
+    headers: { 'content-type': 'image/jpeg', 'content-length': String(25 * MB) },
+    chunks: zeros(25, MB),
+  });
+  await problem(res, 413, 'payload_too_large');
+});
+
+hostile('a chunked body (no length) passing 20 MB → 413 payload_too_large while streaming', async () => {
+  const res = await rawRequest('/api/detect', {
+    headers: { 'content-type': 'image/png' },
+    chunks: [...zeros(20, MB), Buffer.alloc(1)],
+    hold: true,
+  });
+  await problem(res, 413, 'payload_too_large');
+});
+
+hostile('a chunked multipart body (no length) passing 20 MB → 413 payload_too_large', async () => {
+  const head = '--b0undary\r\nContent-Disposition: form-data; name="cat"; filename="cat.jpg"\r\nContent-Type: image/jpeg\r\n\r\n';
+  const res = await rawRequest('/api/hipsterize', {
+    headers: { 'content-type': 'multipart/form-data; boundary=b0undary' },
+    chunks: [Buffer.from(head), ...zeros(20, MB)],
+    hold: true,
+  });
+  await problem(res, 413, 'payload_too_large');
+});
+
+hostile('slow-loris: a trickled photo does not hold up others, then is answered', async () => {
+  const photo = fixture('orientation-1.jpg');
+  const pieces = 20;
+  const size = Math.ceil(photo.length / pieces);
+  const chunks = Array.from({ length: pieces }, (_, i) => photo.subarray(i * size, (i + 1) * size));
+  let trickling = true;
+  let healthSeenWhileTrickling = false;
+  const slow = rawRequest('/api/detect', {
+    headers: { 'content-type': 'image/jpeg', 'content-length': String(photo.length) },
+    chunks,
+    pause: async (i) => {
+      // Half way through, another client must be served in full.
+      if (i === pieces / 2) {
+        await healthy();
+        healthSeenWhileTrickling = trickling;
+      }
+      await new Promise((r) => setTimeout(r, 25));
+    },
+  }).finally(() => { trickling = false; });
+  await detected(await slow, 210, 142);
+  assert.ok(healthSeenWhileTrickling, '/api/health answered while the slow upload was in progress');
+});
+
+hostile('slow-loris: a trickled upload abandoned half way leaves the worker serving', async () => {
+  const chunks = Array.from({ length: 10 }, (_, i) => CAT.subarray(i * 1000, (i + 1) * 1000));
+  const res = await rawRequest('/api/detect', {
+    headers: { 'content-type': 'image/jpeg', 'content-length': String(CAT.length) },
+    chunks,
+    abortAfter: 5,
+    pause: () => new Promise((r) => setTimeout(r, 20)),
+  });
+  assert.equal(res, null);
+});
+
+// --- valid but odd images: decoded upright, 200 -------------------------
+
+for (const [name, type, w, h] of [
+  ['cmyk.jpg', 'image/jpeg', 96, 64],
+  ['grey.jpg', 'image/jpeg', 96, 64],
+  ['grey-alpha.png', 'image/png', 96, 64],
+  ['grey16.png', 'image/png', 96, 64],
+  ['rgb16.png', 'image/png', 96, 64],
+  ['palette.png', 'image/png', 96, 64],
+  ['animated.gif', 'image/gif', 96, 64],
+  ['one-pixel.png', 'image/png', 1, 1],
+  ['wide-16384x1.png', 'image/png', 16384, 1],
+]) {
+  hostile(`${name} → 200 detect, ${w}×${h}`, async () => {
+    const body = await detected(await post('/api/detect', fixture(name), { 'content-type': type }), w, h);
+    // The full-size ones are a cat photo: the decode must be a real picture.
+    if (w === 96) assert.equal(body.cats.length, 1, `${name}: the cat is found`);
+    else assert.deepEqual(body.cats, []);
+  });
+}
+
+hostile('a 1×16,384 PNG (1:16,384 the other way) → 200 detect', async () => {
+  await detected(await post('/api/detect', blackPng1Bit(1, 16384), { 'content-type': 'image/png' }), 1, 16384);
+});
+
+// Each file stores the same upright picture transformed by the inverse of
+// its EXIF Orientation: read correctly, the cat is in the same place.
+const upright = { box: null };
+for (let o = 1; o <= 8; o++) {
+  hostile(`EXIF orientation ${o} → 200, upright 210×142, cat where orientation 1 has it`, async () => {
+    const body = await detected(await post('/api/detect', fixture(`orientation-${o}.jpg`), { 'content-type': 'image/jpeg' }), 210, 142);
+    assert.equal(body.cats.length, 1);
+    if (o === 1) upright.box = body.cats[0].box;
+    assert.ok(upright.box, 'orientation 1 ran first');
+    // A wrong flip or turn moves the box by ≥ 35 px; JPEG noise by ~1 px.
+    body.cats[0].box.forEach((v, i) => assert.ok(Math.abs(v - upright.box[i]) < 4, `box ${body.cats[0].box} vs ${upright.box}`));
+  });
+}
+
+// --- multipart fields ---------------------------------------------------
+
+hostile('multipart with no photo → 400 missing_field', async () => {
+  await problem(await post('/api/hipsterize', form([['style', 'aviator'], ['note', MARKER]])), 400, 'missing_field');
+});
+
+hostile('multipart with two photos and no overlay → 200, the first is the photo', async () => {
+  const small = fixture('orientation-1.jpg');
+  const res = await post('/api/detect', form([['cat', small, 'image/jpeg'], ['cat', CAT, 'image/jpeg']]));
+  await detected(res, 210, 142);
+});
+
+hostile('multipart with a text field where the photo belongs → 400 missing_field', async () => {
+  await problem(await post('/api/hipsterize', form([['cat', MARKER]])), 400, 'missing_field');
+});
+
+hostile('multipart with a text field where the overlay belongs → 400 missing_field', async () => {
+  await problem(await post('/api/hipsterize', form([['cat', CAT, 'image/jpeg'], ['glasses', MARKER]])), 400, 'missing_field');
+});
+
+hostile('multipart with three unnamed files → 400 missing_field', async () => {
+  const f = form([['a', CAT, 'image/jpeg'], ['b', CAT, 'image/jpeg'], ['c', CAT, 'image/jpeg']]);
+  await problem(await post('/api/detect', f), 400, 'missing_field');
+});
+
+hostile('a 10,000×10,000 overlay → 413 image_too_large', async () => {
+  const overlay = blackPng1Bit(10000, 10000);
+  const res = await post('/api/hipsterize', form([['cat', CAT, 'image/jpeg'], ['glasses', overlay, 'image/png']]));
+  await problem(res, 413, 'image_too_large');
+});
+
+hostile('an overlay that is not an image → 422 bad_overlay, not echoed', async () => {
+  const res = await post('/api/hipsterize', form([['cat', CAT, 'image/jpeg'], ['glasses', `<b>${MARKER}</b>`, 'image/png']]));
+  await problem(res, 422, 'bad_overlay');
+});
+
+hostile('a 100 kB style value → 400 bad_request, not echoed', async () => {
+  const res = await post('/api/hipsterize', form([['cat', CAT, 'image/jpeg'], ['style', MARKER.repeat(6000)]]));
+  await problem(res, 400, 'bad_request');
+});
+
+// --- routes and methods -------------------------------------------------
+
+hostile('unknown routes → 404 not_found', async () => {
+  for (const route of ['/api/nope', '/api/', '/api/detect/x', '/api/%2e%2e/health', '/api/health%00']) {
+    await problem(await fetch(`${BASE}${route}`), 404, 'not_found');
+  }
+  await problem(await post('/api/hipsterize2', CAT, { 'content-type': 'image/jpeg' }), 404, 'not_found');
+});
+
+hostile('unknown and wrong methods → 405 method_not_allowed with Allow', async () => {
+  for (const [method, route, allow] of [
+    ['PUT', '/api/detect', 'POST, OPTIONS'],
+    ['PATCH', '/api/hipsterize', 'POST, OPTIONS'],
+    ['GET', '/api/detect', 'POST, OPTIONS'],
+    ['HEAD', '/api/hipsterize', 'POST, OPTIONS'],
+    ['POST', '/api/health', 'GET, HEAD, OPTIONS'],
+    ['DELETE', '/api/models', 'GET, HEAD, OPTIONS'],
+    // Methods workers-rs has no name for (it calls them GET) stay themselves.
+    ['PROPFIND', '/api/health', 'GET, HEAD, OPTIONS'],
+    ['LOCK', '/api/models', 'GET, HEAD, OPTIONS'],
+  ]) {
+    const res = await rawRequest(route, { method, headers: { 'content-length': '0' } });
+    assert.equal(res.headers.get('allow'), allow, `${method} ${route}`);
+    if (method === 'HEAD') assert.equal(res.status, 405);
+    else await problem(res, 405, 'method_not_allowed');
+  }
+});
+
+// --- security headers ---------------------------------------------------
+
+test('the page is served with a Content-Security-Policy and nosniff', async () => {
+  for (const route of ['/', '/index.html']) {
+    const res = await fetch(`${BASE}${route}`);
+    assert.equal(res.status, 200);
+    await res.arrayBuffer();
+    const csp = res.headers.get('content-security-policy') ?? '';
+    for (const directive of ["default-src 'self'", "script-src 'self'", "object-src 'none'", "frame-ancestors 'none'"]) {
+      assert.ok(csp.includes(directive), `${route}: CSP has ${directive}: ${csp}`);
+    }
+    assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
+    assert.equal(res.headers.get('referrer-policy'), 'no-referrer');
+  }
+  // The rules file itself is configuration, not a page.
+  assert.equal((await fetch(`${BASE}/_headers`).then(async (r) => { await r.arrayBuffer(); return r; })).status, 404);
+});
+
+test('API answers carry nosniff and are not cached, success and error alike', async () => {
+  for (const res of [
+    await fetch(`${BASE}/api/health`),
+    await fetch(`${BASE}/api/models`),
+    await post('/api/detect', fixture('one-pixel.png'), { 'content-type': 'image/png' }),
+    await fetch(`${BASE}/api/nope`),
+  ]) {
+    await res.arrayBuffer();
+    assert.equal(res.headers.get('x-content-type-options'), 'nosniff', res.url);
+    assert.equal(res.headers.get('cache-control'), 'no-store', res.url);
+  }
+});
