@@ -82,7 +82,9 @@ const rssMB = (pid) => {
 
 async function memory(url, procs) {
   const health = await (await fetch(`${url}/api/health`)).json();
-  const out = { wasm_MB: health.wasm_memory_bytes / 2 ** 20 };
+  // instance_requests counts what the current Wasm instance served: if it
+  // drops between samples, the instance or its isolate was replaced.
+  const out = { wasm_MB: health.wasm_memory_bytes / 2 ** 20, instance_requests: health.instance_requests };
   for (const p of procs) out[`rss_${p.role}_MB`] = rssMB(p.pid);
   return out;
 }
@@ -149,7 +151,9 @@ try {
   console.log(`load: socket errors: ${JSON.stringify(r.socket_errors)}`);
   console.log(`load: memory half way: ${fmt(half)}`);
   console.log(`load: memory after:    ${fmt(after)}`);
-  console.log(`load: memory samples (wasm MB / worker RSS MB): ${series.map((m) => `${m.wasm_MB.toFixed(0)}/${m.rss_worker_MB.toFixed(0)}`).join(' ')}`);
+  console.log(`load: memory samples (wasm MB / worker RSS MB / requests served by the Wasm instance): ${series.map((m) => `${m.wasm_MB.toFixed(0)}/${m.rss_worker_MB.toFixed(0)}/${m.instance_requests}`).join(' ')}`);
+  const resets = series.filter((m, k) => k > 0 && m.instance_requests < series[k - 1].instance_requests).length;
+  console.log(`load: Wasm instance replaced ${resets} time(s) between samples`);
 
   const problems = [];
   if (fiveXX > 0) problems.push(`${fiveXX} answers were 5xx`);

@@ -28,6 +28,9 @@ test('GET /api/health answers JSON with version and build info', async () => {
   assert.equal(body.build.profile, 'release');
   // Wasm pages are 64 KiB; the worker has at least its data and stack.
   assert.ok(body.wasm_memory_bytes >= 1 << 20 && body.wasm_memory_bytes % 65536 === 0, `${body.wasm_memory_bytes}`);
+  // The same instance answers the next request and has counted both.
+  const again = await (await fetch(`${BASE}/api/health`)).json();
+  assert.ok(body.instance_requests >= 1 && again.instance_requests > body.instance_requests, `${body.instance_requests} → ${again.instance_requests}`);
 });
 
 test('HEAD /api/health has no body', async () => {

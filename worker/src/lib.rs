@@ -18,8 +18,13 @@ fn start() {
     console_error_panic_hook::set_once();
 }
 
+/// Requests this Wasm instance has served. /api/health reports it: a count
+/// that drops means the instance (or the isolate) was replaced.
+static SERVED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 #[event(fetch)]
 async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    SERVED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let cors = CorsPolicy::parse(var(&env, "ALLOWED_ORIGINS").as_deref());
     let origin = req.headers().get("Origin")?;
     let test_routes = var(&env, "EDGECAT_TEST_ROUTES").as_deref() == Some("1");
@@ -60,6 +65,7 @@ async fn call(endpoint: Endpoint, req: &mut Request) -> std::result::Result<Repl
             // Linear memory only grows, so this is the isolate's Wasm peak:
             // what the 128 MB limit is measured against (make bench reads it).
             body["wasm_memory_bytes"] = wasm_memory_bytes().into();
+            body["instance_requests"] = SERVED.load(std::sync::atomic::Ordering::Relaxed).into();
             Ok(Reply::json(200, &body))
         }
         Endpoint::Models => Ok(Reply::json(200, &info::models())),
