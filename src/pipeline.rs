@@ -120,6 +120,14 @@ fn loaded_engine(t: &mut Timings) -> Result<&'static Engine, ApiError> {
     Ok(engine)
 }
 
+/// Loads the models if this process/isolate has not yet: the milliseconds
+/// it took, 0 when they were already loaded.
+pub fn warm() -> Result<f64, ApiError> {
+    let mut t = Timings::default();
+    loaded_engine(&mut t)?;
+    Ok(t.model_load)
+}
+
 /// Find every cat face and its landmarks, best first.
 pub fn find_cats(engine: &Engine, img: &RgbImage, t: &mut Timings) -> Result<Vec<Cat>, ApiError> {
     let internal = |e: tract_onnx::prelude::TractError| ApiError::Internal(format!("inference failed: {e:#}"));

@@ -9,6 +9,9 @@ pub enum Endpoint {
     Models,
     Detect,
     Hipsterize,
+    /// Loads the models now, so the first photo does not wait for them (the
+    /// page calls it when it opens).
+    Warm,
     /// Test-only: panics on purpose (enabled by `EDGECAT_TEST_ROUTES=1`).
     Panic,
 }
@@ -24,7 +27,7 @@ impl Endpoint {
     pub fn methods(self) -> &'static [&'static str] {
         match self {
             Endpoint::Health | Endpoint::Models => &["GET", "HEAD", "OPTIONS"],
-            Endpoint::Detect | Endpoint::Hipsterize => &["POST", "OPTIONS"],
+            Endpoint::Detect | Endpoint::Hipsterize | Endpoint::Warm => &["POST", "OPTIONS"],
             Endpoint::Panic => &["GET"],
         }
     }
@@ -37,6 +40,7 @@ impl Endpoint {
             "/api/models" => Endpoint::Models,
             "/api/detect" => Endpoint::Detect,
             "/api/hipsterize" => Endpoint::Hipsterize,
+            "/api/warm" => Endpoint::Warm,
             "/api/__panic" if test_routes => Endpoint::Panic,
             _ => return None,
         })
@@ -64,6 +68,8 @@ mod tests {
         assert_eq!(resolve("GET", "/api/health", false), Ok(Route::Call(Endpoint::Health)));
         assert_eq!(resolve("HEAD", "/api/models/", false), Ok(Route::Call(Endpoint::Models)));
         assert_eq!(resolve("post", "/api/detect", false), Ok(Route::Call(Endpoint::Detect)));
+        assert_eq!(resolve("POST", "/api/warm", false), Ok(Route::Call(Endpoint::Warm)));
+        assert_eq!(resolve("GET", "/api/warm", false).unwrap_err().status(), 405);
         assert_eq!(
             resolve("OPTIONS", "/api/hipsterize", false),
             Ok(Route::Preflight(Endpoint::Hipsterize))

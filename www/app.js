@@ -469,3 +469,6 @@ function baseName(name) {
 }
 
 loadInfo();
+// Have the worker load its models now, while the user picks a photo, so the
+// first hipsterize does not wait for them. Best effort: failures are silent.
+fetch(api('/api/warm'), { method: 'POST' }).catch(() => {});

@@ -29,7 +29,10 @@ async function hipsterizeOnce(page) {
 
 test('a cat photo comes back with sunglasses, shown and downloadable', T, async (t) => {
   const { page, problems } = await openPage(t, browser.context, DESKTOP);
+  // The page asks the worker to load its models as soon as it opens.
+  const warm = page.waitForResponse((r) => isApi('warm')(r.request()));
   await page.goto(`${BASE}/`);
+  assert.equal((await warm).status(), 200);
   const requests = [];
   page.on('request', (r) => { if (isApi('hipsterize')(r)) requests.push(r); });
   await page.setInputFiles(tid('photo-input'), CAT);

@@ -30,6 +30,21 @@ const form = (fields) => {
   return f;
 };
 
+test('POST /api/warm loads the models once; later photos do not pay for it', async () => {
+  const first = await post('/api/warm');
+  assert.equal(first.status, 200);
+  const body = await first.json();
+  assert.equal(body.models_loaded, true);
+  assert.ok(body.model_load_ms >= 0);
+  assert.match(first.headers.get('server-timing'), /^model_load;dur=[\d.]+$/);
+  const again = await (await post('/api/warm')).json();
+  assert.equal(again.model_load_ms, 0, 'the second call finds the models loaded');
+  const res = await post('/api/detect', read(CAT), { 'content-type': 'image/jpeg' });
+  assert.equal(res.status, 200);
+  assert.doesNotMatch(res.headers.get('server-timing'), /model_load/);
+  assert.equal((await fetch(`${BASE}/api/warm`)).status, 405);
+});
+
 test('hipsterize a cat photo (raw JPEG body) → JPEG of the same size, with timings', async () => {
   const input = read(CAT);
   const res = await post('/api/hipsterize', input, { 'content-type': 'image/jpeg' });

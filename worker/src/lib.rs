@@ -69,6 +69,11 @@ async fn call(endpoint: Endpoint, req: &mut Request) -> std::result::Result<Repl
             Ok(Reply::json(200, &body))
         }
         Endpoint::Models => Ok(Reply::json(200, &info::models())),
+        Endpoint::Warm => {
+            let load_ms = pipeline::warm()?;
+            let body = serde_json::json!({ "models_loaded": true, "model_load_ms": load_ms });
+            Ok(Reply::json(200, &body).headers(vec![("Server-Timing", format!("model_load;dur={load_ms:.2}"))]))
+        }
         Endpoint::Panic => panic!("deliberate panic from the test-only route"),
         Endpoint::Detect => {
             let upload = read_upload(req).await?;
