@@ -544,3 +544,21 @@ def start_run(seed, tag):
         logf.flush()
 
     return log
+
+
+def optimizer_step(model, ema, opt, loss, it):
+    """One training step shared by both trainers: backward, clip at 10, step,
+    then the EMA copy of the weights (decay warms up to 0.998)."""
+    import torch
+
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+    opt.step()
+    d = min(0.998, (1 + it) / (10 + it))
+    with torch.no_grad():
+        for pe, pm in zip(ema.state_dict().values(), model.state_dict().values()):
+            if pe.dtype.is_floating_point:
+                pe.mul_(d).add_(pm.detach(), alpha=1 - d)
+            else:
+                pe.copy_(pm)

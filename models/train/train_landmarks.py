@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from common import start_run, LMK_SIZE, OUT, build_torch, export_landmarks, internal_split, load_hujingyu, load_orienfish
+from common import optimizer_step, start_run, LMK_SIZE, OUT, build_torch, export_landmarks, internal_split, load_hujingyu, load_orienfish
 from lmklib import LmkData, crops_for, eye_error, faces_with_eyes, to_photo
 
 p = argparse.ArgumentParser()
@@ -165,17 +165,7 @@ for ep in range(args.epochs):
         for gp in opt.param_groups:
             gp["lr"] = lr_at(it)
         loss, e, ce = loss_fn(x, t)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
-        opt.step()
-        d = min(0.998, (1 + it) / (10 + it))
-        with torch.no_grad():
-            for pe, pm in zip(ema.state_dict().values(), model.state_dict().values()):
-                if pe.dtype.is_floating_point:
-                    pe.mul_(d).add_(pm.detach(), alpha=1 - d)
-                else:
-                    pe.copy_(pm)
+        optimizer_step(model, ema, opt, loss, it)
         agg += [loss.item(), e, ce]
         nb += 1
         it += 1
