@@ -562,3 +562,19 @@ def optimizer_step(model, ema, opt, loss, it):
                 pe.mul_(d).add_(pm.detach(), alpha=1 - d)
             else:
                 pe.copy_(pm)
+
+
+def ema_and_optimizer(model, lr):
+    """The frozen EMA copy and AdamW (weight decay 5e-4 on weights only, none
+    on biases/norms) both trainers use."""
+    import copy
+
+    import torch
+
+    ema = copy.deepcopy(model).eval()
+    for q in ema.parameters():
+        q.requires_grad_(False)
+    decay = [q for q in model.parameters() if q.ndim > 1]
+    no_decay = [q for q in model.parameters() if q.ndim <= 1]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 5e-4}, {"params": no_decay, "weight_decay": 0}], lr=lr)
+    return ema, opt

@@ -3,7 +3,6 @@
 Writes out/detector.pt (EMA weights), out/detector.float.onnx, out/detector_train.log
 """
 import argparse
-import copy
 import json
 import math
 import os
@@ -14,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from common import optimizer_step, start_run, OUT, abspath, build_torch, dog_photos, export_detector, internal_split, load_hujingyu, load_orienfish
+from common import ema_and_optimizer, optimizer_step, start_run, OUT, abspath, build_torch, dog_photos, export_detector, internal_split, load_hujingyu, load_orienfish
 from detlib import ANCHORS, DetData, Prepared, det_metrics, run_dets
 
 p = argparse.ArgumentParser()
@@ -71,14 +70,7 @@ if args.init:
     model.load_state_dict(torch.load(args.init, map_location="cpu"))
     log(f"warm start from {args.init}")
 log(f"input size {model.S}")
-ema = copy.deepcopy(model).eval()
-for q in ema.parameters():
-    q.requires_grad_(False)
-
-decay, no_decay = [], []
-for n_, q in model.named_parameters():
-    (no_decay if q.ndim <= 1 else decay).append(q)
-opt = torch.optim.AdamW([{"params": decay, "weight_decay": 5e-4}, {"params": no_decay, "weight_decay": 0}], lr=args.lr)
+ema, opt = ema_and_optimizer(model, args.lr)
 steps_per_epoch = math.ceil(len(ds) / args.bs)
 total = args.epochs * steps_per_epoch
 warm = int(args.warmup * steps_per_epoch)

@@ -4,7 +4,6 @@ Training faces: orienfish-kaggle-catface train split, faces with exactly two eye
 Writes out/<tag>.pt (EMA weights), out/<tag>.float.onnx, out/<tag>_train.log
 """
 import argparse
-import copy
 import json
 import math
 import os
@@ -15,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from common import optimizer_step, start_run, LMK_SIZE, OUT, build_torch, export_landmarks, internal_split, load_hujingyu, load_orienfish
+from common import ema_and_optimizer, optimizer_step, start_run, LMK_SIZE, OUT, build_torch, export_landmarks, internal_split, load_hujingyu, load_orienfish
 from lmklib import LmkData, crops_for, eye_error, faces_with_eyes, to_photo
 
 p = argparse.ArgumentParser()
@@ -104,13 +103,7 @@ class DS(torch.utils.data.Dataset):
 
 ds = DS()
 model = T["Landmarks"]().to(memory_format=torch.channels_last)
-ema = copy.deepcopy(model).eval()
-for q in ema.parameters():
-    q.requires_grad_(False)
-decay, no_decay = [], []
-for n_, q in model.named_parameters():
-    (no_decay if q.ndim <= 1 else decay).append(q)
-opt = torch.optim.AdamW([{"params": decay, "weight_decay": 5e-4}, {"params": no_decay, "weight_decay": 0}], lr=args.lr)
+ema, opt = ema_and_optimizer(model, args.lr)
 steps_per_epoch = len(ds) // args.bs
 total = args.epochs * steps_per_epoch
 warm = 2 * steps_per_epoch
