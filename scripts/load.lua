@@ -36,8 +36,14 @@ function request()
 end
 
 local shown = 0
+-- wrangler dev's ProxyWorker answers a failed hop to workerd with this 503
+-- (whatever the cause); the worker's own errors are problem+json.
+local PROXY_503 = "Your worker restarted mid%-request"
+
 function response(status, headers, body)
-  counts[status] = (counts[status] or 0) + 1
+  local key = status
+  if status == 503 and body and body:find(PROXY_503) then key = 1503 end -- "proxy 503"
+  counts[key] = (counts[key] or 0) + 1
   -- The first few server errors, to say where they came from.
   if status >= 500 and shown < 3 then
     shown = shown + 1

@@ -5,7 +5,12 @@
 // Reports throughput, p50/p90/p99, answers by status, socket errors, and
 // workerd's memory (RSS, and the worker's wasm linear memory from
 // /api/health) before, half way and after. Fails on any 5xx, any socket
-// error, or memory still growing in the second half of the run.
+// error, or memory still growing in the second half of the run. The 503s
+// wrangler's ProxyWorker makes itself ("Your worker restarted
+// mid-request": its hop to workerd failed) are counted apart from the
+// worker's own answers, but fail the run all the same.
+// LOAD_VIA=runtime sends the load straight to the workerd socket wrangler
+// started for the worker, bypassing the ProxyWorker (to tell the two apart).
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -75,6 +80,36 @@ function workerdProcesses(pgid, port) {
   return found;
 }
 
+/**
+ * The loopback URL of the worker's own workerd socket: a listening TCP
+ * socket owned by that process which answers /api/health as the worker.
+ */
+async function runtimeUrl(pid, publicUrl) {
+  const inodes = new Set();
+  for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const m = fs.readlinkSync(`/proc/${pid}/fd/${fd}`).match(/^socket:\[(\d+)\]$/);
+      if (m) inodes.add(m[1]);
+    } catch { /* closed meanwhile */ }
+  }
+  const ports = [];
+  for (const line of fs.readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    // local address 0100007F:PORT (127.0.0.1), state 0A (LISTEN), inode
+    if (f.length > 9 && f[1].startsWith('0100007F:') && f[3] === '0A' && inodes.has(f[9])) ports.push(parseInt(f[1].split(':')[1], 16));
+  }
+  for (const port of ports) {
+    const url = `http://127.0.0.1:${port}`;
+    if (url === publicUrl) continue;
+    try {
+      const res = await fetch(`${url}/api/health`);
+      const body = await res.json();
+      if (res.ok && 'instance_requests' in body) return url;
+    } catch { /* not this one */ }
+  }
+  throw new Error(`no workerd socket of pid ${pid} answers /api/health (ports ${ports})`);
+}
+
 const rssMB = (pid) => {
   const m = fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+) kB/);
   return m ? Number(m[1]) / 1024 : NaN;
@@ -110,13 +145,16 @@ try {
     await res.arrayBuffer();
     if (res.status !== status) throw new Error(`warm-up: ${method} ${route} answered ${res.status}, expected ${status}`);
   }
+  const target = process.env.LOAD_VIA === 'runtime'
+    ? await runtimeUrl(procs.find((p) => p.role === 'worker').pid, worker.url)
+    : worker.url;
   const before = await memory(worker.url, procs);
-  console.log(`load: ${TOTAL} requests, concurrency ${CONCURRENCY}, mix of ${MIX.length} (valid photos and bad inputs) against ${worker.url}`);
+  console.log(`load: ${TOTAL} requests, concurrency ${CONCURRENCY}, mix of ${MIX.length} (valid photos and bad inputs) against ${target}${target === worker.url ? " (wrangler dev's port)" : ' (the workerd runtime socket, no ProxyWorker)'}`);
   console.log(`load: memory before: ${fmt(before)}`);
 
   const wrk = spawn('wrk', [
     `-t${THREADS}`, `-c${CONCURRENCY}`, '-d600s', '--timeout', '60s',
-    '-s', path.join(ROOT, 'scripts/load.lua'), worker.url, '--', String(share), ...specs,
+    '-s', path.join(ROOT, 'scripts/load.lua'), target, '--', String(share), ...specs,
   ], { stdio: ['ignore', 'pipe', 'inherit'] });
   let output = '';
   let threadsDone = 0;
@@ -142,8 +180,11 @@ try {
   const half = series[Math.floor(series.length / 2)] ?? before;
 
   const secs = r.duration_us / 1e6;
-  const statuses = Object.entries(r.statuses).sort().map(([s, n]) => `${s}: ${n}`).join(', ');
-  const fiveXX = Object.entries(r.statuses).filter(([s]) => Number(s) >= 500).reduce((a, [, n]) => a + n, 0);
+  const proxy503 = r.statuses['1503'] ?? 0; // load.lua's key for the ProxyWorker's own 503
+  delete r.statuses['1503'];
+  const statuses = Object.entries(r.statuses).sort().map(([s, n]) => `${s}: ${n}`).join(', ') +
+    (proxy503 ? `, 503 made by wrangler's ProxyWorker: ${proxy503}` : '');
+  const fiveXX = proxy503 + Object.entries(r.statuses).filter(([s]) => Number(s) >= 500).reduce((a, [, n]) => a + n, 0);
   const socketErrors = Object.values(r.socket_errors).reduce((a, n) => a + n, 0);
   console.log(`load: ${r.requests} answers in ${secs.toFixed(1)} s = ${(r.requests / secs).toFixed(1)} requests/s`);
   console.log(`load: latency p50 ${(r.p50_us / 1000).toFixed(0)} ms, p90 ${(r.p90_us / 1000).toFixed(0)} ms, p99 ${(r.p99_us / 1000).toFixed(0)} ms, max ${(r.max_us / 1000).toFixed(0)} ms`);
@@ -158,7 +199,7 @@ try {
   console.log(`load: Wasm instance replaced ${resets} time(s) between samples`);
 
   const problems = [];
-  if (fiveXX > 0) problems.push(`${fiveXX} answers were 5xx`);
+  if (fiveXX > 0) problems.push(`${fiveXX} answers were 5xx (${proxy503} of them the ProxyWorker's)`);
   if (socketErrors > 0) problems.push(`${socketErrors} socket errors`);
   if (r.requests < TOTAL) problems.push(`only ${r.requests} of ${TOTAL} answers`);
   // Wasm memory never shrinks: any growth after half way is a leak's shape.

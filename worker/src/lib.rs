@@ -3,13 +3,13 @@
 //! be decided without the runtime lives in the core crate.
 
 use edgecat::cors::CorsPolicy;
-use edgecat::input::{self, BodyKind, Part, Upload};
+use edgecat::input::{self, BodyKind, Upload};
 use edgecat::routes::{self, Endpoint, Route};
 use edgecat::{info, pipeline, ApiError};
-use futures_util::StreamExt;
 use wasm_bindgen::JsCast;
 use worker::{event, Context, Env, Headers, Request, Response, Result};
 
+mod body;
 mod http;
 use http::Reply;
 
@@ -43,6 +43,13 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
         },
         Err(err) => Reply::error(&err),
     };
+    // An answer sent before the body was read (415, 413 by length, 404, …)
+    // is only sent once the rest of the upload is discarded; see body::drain.
+    if !req.inner().body_used() {
+        if let Ok(stream) = req.stream() {
+            body::drain(stream, header(req.headers(), "Content-Length").as_deref()).await;
+        }
+    }
     let reply = reply.headers(cors.response_headers(origin.as_deref()));
     reply.into_response(method == "HEAD")
 }
@@ -105,66 +112,11 @@ async fn read_upload(req: &mut Request) -> std::result::Result<Upload, ApiError>
     let kind = input::body_kind(header(headers, "Content-Type").as_deref())?;
     input::check_declared_length(header(headers, "Content-Length").as_deref())?;
     match kind {
-        BodyKind::Image => Ok(Upload { photo: read_limited(req).await?, ..Upload::default() }),
-        BodyKind::Multipart => input::upload_from_parts(read_parts(req).await?),
+        BodyKind::Image => Ok(Upload { photo: body::read_limited(req).await?, ..Upload::default() }),
+        BodyKind::Multipart => input::upload_from_parts(body::read_parts(req).await?),
     }
 }
 
-fn header(headers: &Headers, name: &str) -> Option<String> {
+pub(crate) fn header(headers: &Headers, name: &str) -> Option<String> {
     headers.get(name).ok().flatten()
-}
-
-/// Stream the body, failing as soon as it passes the limit (a chunked upload
-/// declares no length).
-async fn read_limited(req: &mut Request) -> std::result::Result<Vec<u8>, ApiError> {
-    let mut stream = req.stream().map_err(|e| ApiError::BadRequest(format!("no body: {e}")))?;
-    let mut body = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("reading the body failed: {e}")))?;
-        body.extend_from_slice(&chunk);
-        if body.len() as u64 > input::MAX_BODY_BYTES {
-            return Err(input::check_length(body.len() as u64).unwrap_err());
-        }
-    }
-    input::check_length(body.len() as u64)?;
-    Ok(body)
-}
-
-/// The runtime's own multipart parser, read in field order (the two-file
-/// form of the tutorial depends on order).
-async fn read_parts(req: &mut Request) -> std::result::Result<Vec<Part>, ApiError> {
-    let bad = |what: &str| ApiError::BadRequest(format!("malformed multipart body: {what}"));
-    // The body goes through the same streamed limit as a raw photo first: a
-    // chunked upload declares no length, and formData() would read it all.
-    let content_type = header(req.headers(), "Content-Type").unwrap_or_default();
-    let body = js_sys::Uint8Array::from(&read_limited(req).await?[..]);
-    let headers = web_sys::Headers::new().map_err(|_| bad("headers"))?;
-    headers.set("Content-Type", &content_type).map_err(|_| bad("Content-Type"))?;
-    let init = web_sys::ResponseInit::new();
-    init.set_headers(&headers);
-    let buffered = web_sys::Response::new_with_opt_buffer_source_and_init(Some(&body), &init)
-        .map_err(|_| bad("unreadable"))?;
-    let promise = buffered.form_data().map_err(|_| bad("unreadable"))?;
-    let form: web_sys::FormData = wasm_bindgen_futures::JsFuture::from(promise)
-        .await
-        .map_err(|_| bad("the runtime could not parse it"))?
-        .unchecked_into();
-    let entries = js_sys::try_iter(&form).ok().flatten().ok_or_else(|| bad("not iterable"))?;
-    let mut parts = Vec::new();
-    for entry in entries {
-        let entry: js_sys::Array = entry.map_err(|_| bad("entry"))?.unchecked_into();
-        let name = entry.get(0).as_string().unwrap_or_default();
-        let value = entry.get(1);
-        if let Some(text) = value.as_string() {
-            parts.push(Part::Text { name, value: text });
-        } else if let Ok(file) = value.dyn_into::<web_sys::File>() {
-            let content_type = file.type_();
-            let buffer = wasm_bindgen_futures::JsFuture::from(file.array_buffer())
-                .await
-                .map_err(|_| bad("file part"))?;
-            let bytes = js_sys::Uint8Array::new(&buffer).to_vec();
-            parts.push(Part::File { name, content_type, bytes });
-        }
-    }
-    Ok(parts)
 }

@@ -1,0 +1,100 @@
+//! Reading request bodies: the streamed size limit, the runtime's multipart
+//! parser, and discarding what an early answer leaves unread.
+
+use std::time::Duration;
+
+use edgecat::input::{self, Part};
+use edgecat::ApiError;
+use futures_util::future::select;
+use futures_util::StreamExt;
+use wasm_bindgen::JsCast;
+use worker::{ByteStream, Delay, Request};
+
+use crate::header;
+
+/// At most this much more of an upload is read and thrown away after an
+/// early answer, and for at most this long.
+const DRAIN_MAX_BYTES: u64 = 32 * 1000 * 1000;
+const DRAIN_MAX_MS: u64 = 2_000;
+
+/// Read and discard the rest of a body before answering ("lingering close",
+/// as HTTP/1.1 servers do after an early error). An answer sent while the
+/// client is still uploading can be lost in a reset, and under `wrangler dev`
+/// the proxy reuses that half-read connection for the next request, which then
+/// fails with a 503 ("worker restarted"). Bounded in bytes and time, so a
+/// huge or never-ending upload is cut off (cancelled) instead.
+pub async fn drain(mut stream: ByteStream, declared_length: Option<&str>) {
+    if declared_length.and_then(|v| v.trim().parse::<u64>().ok()).is_some_and(|n| n > DRAIN_MAX_BYTES) {
+        return; // dropping the stream cancels it
+    }
+    let discard = async {
+        let mut seen = 0u64;
+        while let Some(Ok(chunk)) = stream.next().await {
+            seen += chunk.len() as u64;
+            if seen > DRAIN_MAX_BYTES {
+                break;
+            }
+        }
+    };
+    let timeout = Delay::from(Duration::from_millis(DRAIN_MAX_MS));
+    futures_util::pin_mut!(discard);
+    // On timeout the stream is dropped, which cancels the rest of the upload.
+    let _ = select(discard, timeout).await;
+}
+
+/// Stream the body, failing as soon as it passes the limit (a chunked upload
+/// declares no length).
+pub async fn read_limited(req: &mut Request) -> std::result::Result<Vec<u8>, ApiError> {
+    let mut stream = req.stream().map_err(|e| ApiError::BadRequest(format!("no body: {e}")))?;
+    let mut body = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("reading the body failed: {e}")))?;
+        body.extend_from_slice(&chunk);
+        if body.len() as u64 > input::MAX_BODY_BYTES {
+            let err = input::check_length(body.len() as u64).unwrap_err();
+            drain(stream, None).await;
+            return Err(err);
+        }
+    }
+    input::check_length(body.len() as u64)?;
+    Ok(body)
+}
+
+/// The runtime's own multipart parser, read in field order (the two-file
+/// form of the tutorial depends on order).
+pub async fn read_parts(req: &mut Request) -> std::result::Result<Vec<Part>, ApiError> {
+    let bad = |what: &str| ApiError::BadRequest(format!("malformed multipart body: {what}"));
+    // The body goes through the same streamed limit as a raw photo first: a
+    // chunked upload declares no length, and formData() would read it all.
+    let content_type = header(req.headers(), "Content-Type").unwrap_or_default();
+    let body = js_sys::Uint8Array::from(&read_limited(req).await?[..]);
+    let headers = web_sys::Headers::new().map_err(|_| bad("headers"))?;
+    headers.set("Content-Type", &content_type).map_err(|_| bad("Content-Type"))?;
+    let init = web_sys::ResponseInit::new();
+    init.set_headers(&headers);
+    let buffered = web_sys::Response::new_with_opt_buffer_source_and_init(Some(&body), &init)
+        .map_err(|_| bad("unreadable"))?;
+    let promise = buffered.form_data().map_err(|_| bad("unreadable"))?;
+    let form: web_sys::FormData = wasm_bindgen_futures::JsFuture::from(promise)
+        .await
+        .map_err(|_| bad("the runtime could not parse it"))?
+        .unchecked_into();
+    let entries = js_sys::try_iter(&form).ok().flatten().ok_or_else(|| bad("not iterable"))?;
+    let mut parts = Vec::new();
+    for entry in entries {
+        let entry: js_sys::Array = entry.map_err(|_| bad("entry"))?.unchecked_into();
+        let name = entry.get(0).as_string().unwrap_or_default();
+        let value = entry.get(1);
+        if let Some(text) = value.as_string() {
+            parts.push(Part::Text { name, value: text });
+        } else if let Ok(file) = value.dyn_into::<web_sys::File>() {
+            let content_type = file.type_();
+            let buffer = wasm_bindgen_futures::JsFuture::from(file.array_buffer())
+                .await
+                .map_err(|_| bad("file part"))?;
+            let bytes = js_sys::Uint8Array::new(&buffer).to_vec();
+            parts.push(Part::File { name, content_type, bytes });
+        }
+    }
+    Ok(parts)
+}
