@@ -70,12 +70,15 @@ class DetData:
 
     def __init__(self, recs, neg_paths, seed=0, unlabelled_cats=(), neg_repeat=2, unl_per_epoch=120, aug="light"):
         self.aug = self.AUG[aug]
-        self.items = []  # (image, boxes, kind) kind: 1 = cat photo with face boxes, 0 = dog (negative)
+        # (image, boxes, kind, ignore boxes) kind: 1 = cat photo with face boxes, 0 = dog (negative);
+        # ignore boxes: regions neither positive nor negative (uncertain pseudo-labels)
+        self.items = []
         for r in recs:
-            self.items.append((load_rgb(abspath(r["path"])), [list(b) for b in r["boxes"]], 1))
+            self.items.append((load_rgb(abspath(r["path"])), [list(b) for b in r["boxes"]], 1,
+                               [list(b) for b in r.get("ignore", [])]))
         self.n_lab = len(self.items)
         for p in neg_paths:
-            self.items.append((load_rgb(abspath(p)), [], 0))
+            self.items.append((load_rgb(abspath(p)), [], 0, []))
         self.n_box = len(self.items)
         # unlabelled cat photos: only used for the auxiliary image-level cat/dog loss
         self.unl = [load_rgb(abspath(p)) for p in unlabelled_cats]
@@ -86,7 +89,7 @@ class DetData:
     def __len__(self):
         return len(self.index) + self.unl_per_epoch
 
-    def place(self, rng, im, boxes, S, exact_prob=None, max_zoom=None):
+    def place(self, rng, im, boxes, S, exact_prob=None, max_zoom=None, ignore=()):
         A = self.aug
         exact_prob = A["exact"] if exact_prob is None else exact_prob
         max_zoom = A["zoom"][1] if max_zoom is None else max_zoom
@@ -114,6 +117,10 @@ class DetData:
         out, fwd, A = affine_warp(im, scale, angle, csrc, cdst, (S, S), flip=flip)
         tb = transform_boxes(boxes, A, fwd)
         keep, ign = [], []
+        for b in transform_boxes(list(ignore), A, fwd):
+            c = [max(0.0, b[0]), max(0.0, b[1]), min(float(S), b[2]), min(float(S), b[3])]
+            if c[2] > c[0] and c[3] > c[1]:
+                ign.append(c)
         for b in tb:
             c = [max(0.0, b[0]), max(0.0, b[1]), min(float(S), b[2]), min(float(S), b[3])]
             area = (b[2] - b[0]) * (b[3] - b[1])
@@ -137,7 +144,7 @@ class DetData:
             N = len(ANCHORS)
             return a, np.zeros(N, bool), np.zeros((N, 4), np.float32), np.ones(N, bool), 0.0, 1.0
         idx = self.index[idx]
-        im, boxes, kind = self.items[idx]
+        im, boxes, kind, extra_ign = self.items[idx]
         aux = -1.0
         if rng.random() < self.aug["mosaic"]:
             canvas = Image.new("RGB", (S, S), (PAD, PAD, PAD))
@@ -147,9 +154,9 @@ class DetData:
             rng.shuffle(picks)
             kinds = []
             for k, j in enumerate(picks):
-                im_j, b_j, kind_j = self.items[j]
+                im_j, b_j, kind_j, i_j = self.items[j]
                 kinds.append(kind_j)
-                t, kb, ib = self.place(rng, im_j, b_j, h)
+                t, kb, ib = self.place(rng, im_j, b_j, h, ignore=i_j)
                 ox, oy = (k % 2) * h, (k // 2) * h
                 canvas.paste(t, (ox, oy))
                 keep += [[b[0] + ox, b[1] + oy, b[2] + ox, b[3] + oy] for b in kb]
@@ -159,7 +166,7 @@ class DetData:
             elif max(kinds) == 0:
                 aux = 0.0
         else:
-            canvas, keep, ign = self.place(rng, im, boxes, S)
+            canvas, keep, ign = self.place(rng, im, boxes, S, ignore=extra_ign)
             if kind == 0:
                 aux = 0.0
             elif keep or ign:

@@ -30,6 +30,7 @@ p.add_argument("--neg-repeat", type=int, default=2)
 p.add_argument("--unl-per-epoch", type=int, default=120)
 p.add_argument("--aug", default="light", choices=["light", "heavy"])
 p.add_argument("--init", default="", help="warm start: state dict (EMA weights) of an earlier run, e.g. at another input size")
+p.add_argument("--pseudo", default="", help="pseudo-labelled photos (pseudo_label.py) added to the labelled set")
 p.add_argument("--warmup", type=float, default=3, help="warm-up epochs")
 args = p.parse_args()
 
@@ -46,7 +47,9 @@ log(f"train: hujingyu {len(hj_tr)} orienfish {len(of_tr)} dogs {len(dogs_tr)}; i
 import glob  # noqa: E402
 from common import DATA_REL, relpath  # noqa: E402
 unl = [relpath(p) for p in sorted(glob.glob(abspath(DATA_REL + "/cats-vs-dogs/cat") + "/*"))]
-data = DetData(hj_tr + of_tr, dogs_tr, seed=args.seed, unlabelled_cats=unl, neg_repeat=args.neg_repeat,
+pseudo = json.load(open(args.pseudo)) if args.pseudo else []
+log(f"pseudo-labelled photos: {len(pseudo)} ({sum(len(r['boxes']) for r in pseudo)} faces, {sum(len(r['ignore']) for r in pseudo)} ignore regions)")
+data = DetData(hj_tr + of_tr + pseudo, dogs_tr, seed=args.seed, unlabelled_cats=unl, neg_repeat=args.neg_repeat,
                unl_per_epoch=args.unl_per_epoch, aug=args.aug)
 log(f"samples per epoch {len(data)} (dogs x{args.neg_repeat}, unlabelled cats {data.unl_per_epoch}/{len(unl)} per epoch)")
 
