@@ -155,6 +155,11 @@ def dog_photos(parity):
     return [relpath(p) for i, p in enumerate(ps) if i % 2 == parity]
 
 
+def unlabelled_cat_photos():
+    """cats-vs-dogs/cat: cat photos without face boxes (auxiliary loss, pseudo-labels)."""
+    return [relpath(p) for p in sorted(glob.glob(abspath(DATA_REL + "/cats-vs-dogs/cat") + "/*"))]
+
+
 def noncat_photos():
     ps = sorted(glob.glob(abspath(DATA_REL + "/non-cat-photos") + "/*"))
     return [relpath(p) for p in ps if p.lower().endswith((".jpg", ".jpeg", ".png"))]

@@ -115,14 +115,15 @@ class DetData:
                 ay = max(0.0, (S - Hs) / 2) + 0.15 * S
                 cdst = (S / 2 + rng.uniform(-ax, ax), S / 2 + rng.uniform(-ay, ay))
         out, fwd, A = affine_warp(im, scale, angle, csrc, cdst, (S, S), flip=flip)
-        tb = transform_boxes(boxes, A, fwd)
+        def clip(b):
+            return [max(0.0, b[0]), max(0.0, b[1]), min(float(S), b[2]), min(float(S), b[3])]
+
         keep, ign = [], []
-        for b in transform_boxes(list(ignore), A, fwd):
-            c = [max(0.0, b[0]), max(0.0, b[1]), min(float(S), b[2]), min(float(S), b[3])]
+        for c in map(clip, transform_boxes(list(ignore), A, fwd)):
             if c[2] > c[0] and c[3] > c[1]:
                 ign.append(c)
-        for b in tb:
-            c = [max(0.0, b[0]), max(0.0, b[1]), min(float(S), b[2]), min(float(S), b[3])]
+        for b in transform_boxes(boxes, A, fwd):
+            c = clip(b)
             area = (b[2] - b[0]) * (b[3] - b[1])
             vis = max(0.0, c[2] - c[0]) * max(0.0, c[3] - c[1])
             if vis <= 0:
@@ -263,6 +264,16 @@ class Prepared:
 
     def batch(self):
         return np.stack([it[0] for it in self.items])
+
+
+def ort_det_outputs(sess, prep):
+    """Run an onnxruntime detector session on every canvas of `prep` -> (scores [B,N], boxes [B,N,4])."""
+    sc, bx = [], []
+    for x, *_ in prep.items:
+        a, b = sess.run(["scores", "boxes"], {"input": x[None]})
+        sc.append(a[0])
+        bx.append(b[0])
+    return np.stack(sc), np.stack(bx)
 
 
 def run_dets(prep, raw_outputs, thr, nms_iou):

@@ -17,7 +17,7 @@ from PIL import Image
 from common import (CROP_SCALE, DET_SIZE, HERE, LMK_SIZE, OUT, PAD, abspath, count_macs, dog_photos, face_crop,
                     internal_split, letterbox, load_cat_landmarks, load_hujingyu, load_orienfish, load_rgb,
                     noncat_photos, to_tensor)
-from detlib import Prepared, decode_faces, det_metrics, match_dets, run_dets
+from detlib import Prepared, decode_faces, det_metrics, match_dets, ort_det_outputs, run_dets
 from lmklib import eye_error, to_photo
 
 MODELS = os.path.normpath(os.path.join(HERE, ".."))
@@ -44,13 +44,7 @@ SESS = {
 
 
 def det_raw(kind, prep):
-    s = SESS[("det", kind)]
-    sc, bx = [], []
-    for x, *_ in prep.items:
-        a, b = s.run(["scores", "boxes"], {"input": x[None]})
-        sc.append(a[0])
-        bx.append(b[0])
-    return np.stack(sc), np.stack(bx)
+    return ort_det_outputs(SESS[("det", kind)], prep)
 
 
 def lmk_run(kind, x):

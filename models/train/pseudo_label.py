@@ -4,29 +4,22 @@ Faces scoring >= LABEL become boxes; detections in [IGNORE, LABEL) become ignore
 positive nor negative). Photos with no face >= LABEL are left out.
 usage: pseudo_label.py detector.float.onnx out.json
 """
-import glob
 import json
 import sys
 
-import numpy as np
 import onnxruntime as ort
 
-from common import DATA_REL, abspath, relpath
-from detlib import Prepared, run_dets
+from common import unlabelled_cat_photos
+from detlib import Prepared, ort_det_outputs, run_dets
 
 LABEL, IGNORE, NMS_IOU = 0.7, 0.25, 0.45
 src, dst = sys.argv[1:3]
-paths = [relpath(p) for p in sorted(glob.glob(abspath(DATA_REL + "/cats-vs-dogs/cat") + "/*"))]
+paths = unlabelled_cat_photos()
 so = ort.SessionOptions()
 so.intra_op_num_threads = 2
 sess = ort.InferenceSession(src, so, providers=["CPUExecutionProvider"])
 prep = Prepared(paths)
-sc, bx = [], []
-for x, *_ in prep.items:
-    a, b = sess.run(["scores", "boxes"], {"input": x[None]})
-    sc.append(a[0])
-    bx.append(b[0])
-dets = run_dets(prep, (np.stack(sc), np.stack(bx)), IGNORE, NMS_IOU)
+dets = run_dets(prep, ort_det_outputs(sess, prep), IGNORE, NMS_IOU)
 out = []
 for p, d in zip(paths, dets):
     boxes = [x[:4] for x in d if x[4] >= LABEL]

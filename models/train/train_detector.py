@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from common import ema_and_optimizer, optimizer_step, start_run, OUT, abspath, build_torch, dog_photos, export_detector, internal_split, load_hujingyu, load_orienfish
+from common import ema_and_optimizer, optimizer_step, start_run, OUT, build_torch, dog_photos, export_detector, internal_split, load_hujingyu, load_orienfish, unlabelled_cat_photos
 from detlib import ANCHORS, DetData, Prepared, det_metrics, run_dets
 
 p = argparse.ArgumentParser()
@@ -44,9 +44,7 @@ dogs_tr, dogs_iv = internal_split(dog_photos(0))
 log(f"train: hujingyu {len(hj_tr)} orienfish {len(of_tr)} dogs {len(dogs_tr)}; internal val: {len(hj_iv)} {len(of_iv)} {len(dogs_iv)}")
 
 # unlabelled cat photos (cats-vs-dogs/cat) for the auxiliary image-level cat-vs-dog loss only
-import glob  # noqa: E402
-from common import DATA_REL, relpath  # noqa: E402
-unl = [relpath(p) for p in sorted(glob.glob(abspath(DATA_REL + "/cats-vs-dogs/cat") + "/*"))]
+unl = unlabelled_cat_photos()
 pseudo = json.load(open(args.pseudo)) if args.pseudo else []
 log(f"pseudo-labelled photos: {len(pseudo)} ({sum(len(r['boxes']) for r in pseudo)} faces, {sum(len(r['ignore']) for r in pseudo)} ignore regions)")
 data = DetData(hj_tr + of_tr + pseudo, dogs_tr, seed=args.seed, unlabelled_cats=unl, neg_repeat=args.neg_repeat,

@@ -85,7 +85,7 @@ fn hipsterize(args: &[String]) -> Result<(), String> {
 
 /// Hipsterizes one photo `runs` times in this process and prints one JSON
 /// object: the first (cold) run, per-stage medians of the warm runs, and the
-/// peak resident memory. scripts/bench.mjs reads it.
+/// peak resident memory. benches/run.mjs reads it.
 fn bench(args: &[String]) -> Result<(), String> {
     let (mut file, mut runs, mut format) = (None, 30usize, OutputFormat::Jpeg);
     let mut it = args.iter();
