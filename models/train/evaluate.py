@@ -75,17 +75,17 @@ for thr in np.round(np.arange(0.20, 0.76, 0.025), 3):
     f1 = 2 * m["recall"] * m["precision"] / max(1e-9, m["recall"] + m["precision"])
     cands.append((thr, m, f1))
     log(f"internal-val int8 thr {thr:.3f}: R {m['recall']:.3f} P {m['precision']:.3f} F1 {f1:.3f} dogFP/photo {m['fp_per_photo_dogs']:.3f}")
-# rule: highest recall among thresholds with NO false face on the 19 internal-val dogs (the target is
-# <= 0.1 per photo "with margin"; 19 photos cannot resolve 0.05 vs 0.1); ties -> higher F1, then higher
-# threshold
-ok = [c for c in cands if c[1]["fp_per_photo_dogs"] == 0] or cands
-best = max((c[1]["recall"], round(c[2], 3), c[0]) for c in ok)  # recall first, then F1, then higher thr
-RULE_THR = float(best[2])
-log(f"internal-val rule (no false face on the 19 dogs) gives {RULE_THR}")
-# Session 2: the threshold stays at session 1's 0.6. With the 256-input detector the rule above
-# gives 0.725, driven by one internal-val dog scoring ~0.72; 0.6 was kept after looking at the
-# held-out figures (disclosed in models/README.md).
-THR = 0.6
+# Rule (session 4, written down before the UltraFace-initialised detector's figures existed): the
+# highest internal-val recall among thresholds >= 0.4 with at most one false face on the 19
+# internal-val dogs (<= 0.053 per photo, the issue's target is 0.1) and precision >= 0.9; ties ->
+# higher threshold. The threshold is this rule's output: nothing held out is looked at to choose it.
+# (Sessions 1-3 used "no false face on the 19 dogs" and then kept 0.6 after seeing held-out
+# figures; models/README.md records that.)
+ok = [c for c in cands if c[0] >= 0.4 and c[1]["fp_per_photo_dogs"] <= 1 / 19 + 1e-9 and c[1]["precision"] >= 0.9]
+ok = ok or cands
+best = max((c[1]["recall"], c[0]) for c in ok)
+THR = float(best[1])
+log(f"internal-val rule (recall, at most 1 false face on the 19 dogs, precision >= 0.9) gives {THR}")
 log(f"score_threshold {THR}")
 
 # ------------------------------------------------------------------ held-out detection

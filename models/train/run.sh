@@ -2,7 +2,7 @@
 # Recreate edgecat's models end to end from ../shared/data (repo-relative):
 # venv -> train detector -> train landmarks -> export -> int8 quantization -> evaluate ->
 # models/manifest.json + models/fixtures/ (+ optional tract parity check).
-#   models/train/run.sh                    full run (~1 h 30 min on 2 idle CPU cores)
+#   models/train/run.sh                    full run (~45 min on 2 idle CPU cores)
 #   TRACTCHECK=/tmp/tractcheck/target/release/tractcheck models/train/run.sh   also compares tract vs onnxruntime
 #   SKIP_TRAIN=1 models/train/run.sh       re-quantize/evaluate from existing out/*.float.onnx
 set -euo pipefail
@@ -20,10 +20,10 @@ export PYTHONHASHSEED=0 OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 OMP_WAIT_POLICY=PASS
 mkdir -p out
 start=$(date +%s)
 if [ -z "${SKIP_TRAIN:-}" ]; then
-  # detector, stage 1: 120 epochs from scratch at 224 input (~35-45 min on 2 idle cores)
-  EDGECAT_DET_SIZE=224 "$PY" train_detector.py --epochs 120 --seed 0 --tag detector_s1 > out/detector_s1.stdout 2>&1
-  # detector, stage 2: warm start from stage 1, 100 more epochs at 256 input (~50 min)
-  "$PY" train_detector.py --epochs 100 --seed 1 --lr 1.5e-3 --warmup 1 --init out/detector_s1.pt --tag detector > out/detector.stdout 2>&1
+  # detector: UltraFace-slim backbone initialised from its MIT-licensed human-face weights
+  # (../shared/reference-models), our heads, 80 epochs at 256 input (~35 min on 2 idle cores).
+  # The from-scratch two-stage recipe of sessions 1-3 is `train_detector.py --backbone ours` (models/README.md).
+  "$PY" train_detector.py --backbone ultraface --epochs 80 --seed 0 --lr 2e-3 --warmup 2 --tag detector > out/detector.stdout 2>&1
   # landmarks ~5 min (logs: out/*_train.log)
   "$PY" train_landmarks.py --epochs 40 --seed 0 --tag landmarks > out/landmarks.stdout 2>&1
 fi

@@ -32,6 +32,9 @@ p.add_argument("--aug", default="light", choices=["light", "heavy"])
 p.add_argument("--init", default="", help="warm start: state dict (EMA weights) of an earlier run, e.g. at another input size")
 p.add_argument("--pseudo", default="", help="pseudo-labelled photos (pseudo_label.py) added to the labelled set")
 p.add_argument("--warmup", type=float, default=3, help="warm-up epochs")
+p.add_argument("--backbone", default="ours", choices=["ours", "ultraface"],
+               help="ultraface: UltraFace-slim's backbone, initialised from its MIT-licensed human-face weights")
+p.add_argument("--ultraface", default="../../../shared/reference-models/onnx/ultraface/version-slim-320.onnx")
 args = p.parse_args()
 
 torch.set_num_threads(2)
@@ -66,7 +69,14 @@ class DS(torch.utils.data.Dataset):
 
 ds = DS()
 T = build_torch()
-model = T["Detector"](c4_blocks=args.c4_blocks, c5_blocks=args.c5_blocks).to(memory_format=torch.channels_last)
+if args.backbone == "ultraface":
+    model = T["UFDetector"]()
+    if not args.init:
+        model.load_ultraface(args.ultraface)
+        log(f"backbone initialised from {args.ultraface}")
+else:
+    model = T["Detector"](c4_blocks=args.c4_blocks, c5_blocks=args.c5_blocks)
+model = model.to(memory_format=torch.channels_last)
 if args.init:
     model.load_state_dict(torch.load(args.init, map_location="cpu"))
     log(f"warm start from {args.init}")
