@@ -2,7 +2,7 @@
 # Recreate edgecat's models end to end from ../shared/data (repo-relative):
 # venv -> train detector -> train landmarks -> export -> int8 quantization -> evaluate ->
 # models/manifest.json + models/fixtures/ (+ optional tract parity check).
-#   models/train/run.sh                    full run (~45 min on 2 idle CPU cores)
+#   models/train/run.sh                    full run (~65 min on 2 idle CPU cores)
 #   TRACTCHECK=/tmp/tractcheck/target/release/tractcheck models/train/run.sh   also compares tract vs onnxruntime
 #   SKIP_TRAIN=1 models/train/run.sh       re-quantize/evaluate from existing out/*.float.onnx
 set -euo pipefail
@@ -20,10 +20,15 @@ export PYTHONHASHSEED=0 OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 OMP_WAIT_POLICY=PASS
 mkdir -p out
 start=$(date +%s)
 if [ -z "${SKIP_TRAIN:-}" ]; then
-  # detector: UltraFace-slim backbone initialised from its MIT-licensed human-face weights
-  # (../shared/reference-models), our heads, 80 epochs at 256 input (~35 min on 2 idle cores).
-  # The from-scratch two-stage recipe of sessions 1-3 is `train_detector.py --backbone ours` (models/README.md).
-  "$PY" train_detector.py --backbone ultraface --epochs 80 --seed 0 --lr 2e-3 --warmup 2 --tag detector > out/detector.stdout 2>&1
+  # detector, stage A: UltraFace-slim backbone initialised from its MIT-licensed human-face weights
+  # (../shared/reference-models), our heads, 80 epochs at 256 input (~38 min on 2 idle cores)
+  "$PY" train_detector.py --backbone ultraface --epochs 80 --seed 0 --lr 2e-3 --warmup 2 --tag detector_uf > out/detector_uf.stdout 2>&1
+  # stage B: stage A labels the unlabelled cats-vs-dogs/cat photos (>= 0.7 boxes, 0.25-0.7 ignored),
+  # then a 30-epoch fine-tune on labels + pseudo-labels (~19 min)
+  "$PY" pseudo_label.py out/detector_uf.float.onnx out/pseudo_uf.json > out/pseudo_uf.stdout 2>&1
+  "$PY" train_detector.py --backbone ultraface --init out/detector_uf.pt --pseudo out/pseudo_uf.json \
+    --epochs 30 --seed 2 --lr 1e-3 --warmup 1 --tag detector > out/detector.stdout 2>&1
+  # (sessions 1-3's from-scratch detector: train_detector.py --backbone ours, see models/README.md)
   # landmarks ~5 min (logs: out/*_train.log)
   "$PY" train_landmarks.py --epochs 40 --seed 0 --tag landmarks > out/landmarks.stdout 2>&1
 fi

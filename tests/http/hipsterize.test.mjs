@@ -48,16 +48,10 @@ const CURATED = [
   'kairess_014.jpg', 'kairess_016.jpg', 'kairess_018.jpg', 'kairess_020.jpg', 'kairess_022.jpg',
   'kairess_024.jpg', 'kairess_025.jpg', 'kairess_027.jpg', 'kairess_028.jpg',
 ];
-// Clear cats the current detector (held-out recall 0.80) misses: run and
-// reported as TODO so they stay visible; delete an entry once it is found.
-// (Session 2's detector found kairess_025, which session 1's missed, and
-// lost kairess_020, which session 1's found at 0.61.)
-const KNOWN_MISSES = {
-  'kairess_006.jpg': 'white kitten in a pink blanket, large frontal face: no cat found',
-  'kairess_010.jpg': 'kitten in a tree, face ~200 px: no cat found',
-  'kairess_016.jpg': 'grey kitten in a basket, face ~300 px: no cat found',
-  'kairess_020.jpg': 'frontal cat found at 0.61 by the session-1 detector: no cat found now',
-};
+// Clear cats the detector misses: run and reported as TODO so they stay
+// visible. Empty since session 4's detector (UltraFace-initialised), which
+// finds all 19; sessions 2-3 missed kairess_006, 010, 016 and 020.
+const KNOWN_MISSES = {};
 
 // The built-in glasses are 2 × the eye distance (IOD) wide and 0.73 × IOD
 // tall, so every pixel they touch is within ~1.08 IOD of the eyes' midpoint;
