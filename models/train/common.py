@@ -359,21 +359,15 @@ def build_torch():
         """Same heads and outputs as Detector, on the backbone of the MIT-licensed UltraFace-slim
         human-face detector (../shared/reference-models), whose weights initialise it: features
         learnt from a large face dataset generalise better than ours from ~1,000 cat photos.
-        Its blocks have no residual; the `extra` blocks we add are residual and start as identity."""
+        Its blocks have no residual."""
 
-        def __init__(self, S=DET_SIZE, c4_extra=0, c5_extra=0):
+        def __init__(self, S=DET_SIZE):
             super().__init__(S)
-            ext = lambda c: DW(c, c, res=True)  # noqa: E731
             self.stem = ConvBN(3, 16, 3, 2)  # /2
             self.c3 = nn.Sequential(DW(16, 32, res=False), DW(32, 32, 2, res=False), DW(32, 32, res=False),
                                     DW(32, 64, 2, res=False), *[DW(64, 64, res=False) for _ in range(3)])  # /8
-            self.c4 = nn.Sequential(DW(64, 128, 2, res=False), *[DW(128, 128, res=False) for _ in range(2)],
-                                    *[ext(128) for _ in range(c4_extra)])  # /16
-            self.c5 = nn.Sequential(DW(128, 256, 2, res=False), DW(256, 256, res=False),
-                                    *[ext(256) for _ in range(c5_extra)])  # /32
-            for m in self.modules():
-                if isinstance(m, DW) and m.res:
-                    nn.init.zeros_(m.pw.bn.weight)  # identity at start: keeps the pretrained features
+            self.c4 = nn.Sequential(DW(64, 128, 2, res=False), *[DW(128, 128, res=False) for _ in range(2)])  # /16
+            self.c5 = nn.Sequential(DW(128, 256, 2, res=False), DW(256, 256, res=False))  # /32
 
         IN_AFFINE = (255 / 128, -127 / 128)
 
@@ -381,7 +375,7 @@ def build_torch():
             return super().raw(x * self.IN_AFFINE[0] + self.IN_AFFINE[1])
 
         def load_ultraface(self, path):
-            """Copy UltraFace-slim's 25 conv+BN pairs, in graph order, into stem + non-residual blocks.
+            """Copy UltraFace-slim's 25 conv+BN pairs, in graph order, into the stem and the blocks.
             Its input is (x*255-127)/128 and ours x in [0,1]: IN_AFFINE maps one to the other in the graph
             (folding it into the stem would change what the zero padding means at the image border)."""
             import onnx
@@ -397,18 +391,14 @@ def build_torch():
                 bn = [u for u in users.get(n.output[0], []) if u.op_type == "BatchNormalization"]
                 if n.op_type == "Conv" and bn:
                     pairs.append((W[n.input[1]], [W[i] for i in bn[0].input[1:5]]))
-            mods = [self.stem] + [c for blk in (*self.c3, *self.c4, *self.c5) if not blk.res for c in (blk.dw, blk.pw)]
+            mods = [self.stem] + [c for blk in (*self.c3, *self.c4, *self.c5) for c in (blk.dw, blk.pw)]
             assert len(mods) == len(pairs) == 25, (len(mods), len(pairs))
             with torch.no_grad():
-                for k, (m, (w, (gam, beta, mu, var))) in enumerate(zip(mods, pairs)):
-                    w = torch.from_numpy(w.copy()).double()
-                    mu = torch.from_numpy(mu.copy()).double()
-                    assert m.conv.weight.shape == w.shape, (k, m.conv.weight.shape, w.shape)
-                    m.conv.weight.copy_(w.float())
-                    m.bn.weight.copy_(torch.from_numpy(gam.copy()))
-                    m.bn.bias.copy_(torch.from_numpy(beta.copy()))
-                    m.bn.running_mean.copy_(mu.float())
-                    m.bn.running_var.copy_(torch.from_numpy(var.copy()))
+                for m, (w, (gam, beta, mu, var)) in zip(mods, pairs):
+                    assert m.conv.weight.shape == w.shape, (m.conv.weight.shape, w.shape)
+                    for dst, src in ((m.conv.weight, w), (m.bn.weight, gam), (m.bn.bias, beta),
+                                     (m.bn.running_mean, mu), (m.bn.running_var, var)):
+                        dst.copy_(torch.from_numpy(src.copy()))
 
     class Landmarks(nn.Module):
         def __init__(self, L=LMK_SIZE, K=2):

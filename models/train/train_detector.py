@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from common import ema_and_optimizer, optimizer_step, start_run, OUT, build_torch, dog_photos, export_detector, internal_split, load_hujingyu, load_orienfish, unlabelled_cat_photos
+from common import ema_and_optimizer, optimizer_step, start_run, OUT, abspath, build_torch, dog_photos, export_detector, internal_split, load_hujingyu, load_orienfish, unlabelled_cat_photos
 from detlib import ANCHORS, DetData, Prepared, det_metrics, run_dets
 
 p = argparse.ArgumentParser()
@@ -34,7 +34,8 @@ p.add_argument("--pseudo", default="", help="pseudo-labelled photos (pseudo_labe
 p.add_argument("--warmup", type=float, default=3, help="warm-up epochs")
 p.add_argument("--backbone", default="ours", choices=["ours", "ultraface"],
                help="ultraface: UltraFace-slim's backbone, initialised from its MIT-licensed human-face weights")
-p.add_argument("--ultraface", default="../../../shared/reference-models/onnx/ultraface/version-slim-320.onnx")
+p.add_argument("--ultraface", default="../shared/reference-models/onnx/ultraface/version-slim-320.onnx",
+               help="repo-relative, like every data path here")
 args = p.parse_args()
 
 torch.set_num_threads(2)
@@ -72,7 +73,7 @@ T = build_torch()
 if args.backbone == "ultraface":
     model = T["UFDetector"]()
     if not args.init:
-        model.load_ultraface(args.ultraface)
+        model.load_ultraface(abspath(args.ultraface))
         log(f"backbone initialised from {args.ultraface}")
 else:
     model = T["Detector"](c4_blocks=args.c4_blocks, c5_blocks=args.c5_blocks)
