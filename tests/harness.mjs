@@ -27,7 +27,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  * `probe` is the path polled until it answers 200: the bench polls a static
  * asset so that no worker code has run before its first timed request.
  * `config` is another wrangler.toml (the bench compares builds with it).
- * Returns { url, stop(), log(), pid }.
+ * Returns { url, stop(), log(), pid, inspectorPort }.
  */
 export async function startWorker({ vars = {}, timeoutMs = 90_000, probe = '/api/health', config } = {}) {
   const port = await freePort();
@@ -65,7 +65,7 @@ export async function startWorker({ vars = {}, timeoutMs = 90_000, probe = '/api
     try {
       const res = await fetch(`${url}${probe}`);
       await res.arrayBuffer();
-      if (res.ok) return { url, stop, log: () => output, pid: child.pid };
+      if (res.ok) return { url, stop, log: () => output, pid: child.pid, inspectorPort: inspector };
     } catch { /* not listening yet */ }
     await sleep(250);
   }

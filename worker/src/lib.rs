@@ -84,6 +84,7 @@ async fn call(endpoint: Endpoint, req: &mut Request) -> std::result::Result<Repl
         Endpoint::Panic => panic!("deliberate panic from the test-only route"),
         Endpoint::Detect => {
             let upload = read_upload(req).await?;
+            yield_to_runtime().await;
             let detection = pipeline::detect(&upload.photo)?;
             let timing = detection.timings_ms.server_timing();
             let body = serde_json::to_value(&detection).map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -96,6 +97,7 @@ async fn call(endpoint: Endpoint, req: &mut Request) -> std::result::Result<Repl
             let accept = header(req.headers(), "Accept");
             let format = pipeline::output_format(query.as_deref(), accept.as_deref())?;
             let upload = read_upload(req).await?;
+            yield_to_runtime().await;
             let out = pipeline::hipsterize(&upload, format)?;
             Ok(Reply::bytes(200, out.format.content_type(), out.bytes).headers(vec![
                 ("X-Cats-Found", out.cats.to_string()),
@@ -115,6 +117,17 @@ async fn read_upload(req: &mut Request) -> std::result::Result<Upload, ApiError>
         BodyKind::Image => Ok(Upload { photo: body::read_limited(req).await?, ..Upload::default() }),
         BodyKind::Multipart => input::upload_from_parts(body::read_parts(req).await?),
     }
+}
+
+/// Let workerd look at its sockets before the CPU-heavy part of a request.
+/// Its event loop polls sockets and timers only when it has nothing else to
+/// run; with a steady queue of CPU-bound requests it went 20–30 s without
+/// polling (strace), starving every other connection, then timed them all
+/// out at once (dropped connections, and the 503s of wrangler's proxy). A
+/// zero-length timer can only fire from that poll, so each request passes
+/// through it once.
+async fn yield_to_runtime() {
+    worker::Delay::from(std::time::Duration::ZERO).await;
 }
 
 pub(crate) fn header(headers: &Headers, name: &str) -> Option<String> {
