@@ -99,7 +99,7 @@ pub fn request(data: &[u8]) {
 
 /// Arbitrary bytes as a photo and as an overlay.
 pub fn decode(data: &[u8]) {
-    match codec::decode_photo(data) {
+    match codec::decode_photo(data, None) {
         Ok(img) => {
             let (w, h) = img.dimensions();
             assert!(w >= 1 && h >= 1 && w <= MAX_SIDE && h <= MAX_SIDE, "{w}×{h}");

@@ -14,6 +14,16 @@ pub const MAX_SIDE: u32 = 16_384;
 /// Overlays are drawn at most a few hundred pixels wide; 4096 is plenty.
 pub const MAX_OVERLAY_SIDE: u32 = 4096;
 pub const JPEG_QUALITY: u8 = 90;
+/// Wasm memory one photo may take while it is decoded, processed and
+/// encoded. A Worker isolate has 128 MB in all: ~12 MB are the models and
+/// the rest of the Wasm heap, the remainder the V8 heap and the JS copies
+/// of the upload and the answer. The pixel limits above allow far more
+/// than this for some images (a 40 MP photo is 120 MB as RGB, a 16-bit
+/// RGBA PNG 320 MB), so each photo is also checked against this budget,
+/// from its header, before any pixel is decoded.
+pub const MEMORY_BUDGET: u64 = 100_000_000;
+/// Inference scratch (tract), the model-sized canvases and tensors.
+const SCRATCH_BYTES: u64 = 4 << 20;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutputFormat {
@@ -35,11 +45,64 @@ struct Bounds {
     max_side: u32,
     max_pixels: u64,
     what: &'static str,
+    /// For a photo: the memory check, and the format it will be encoded to
+    /// (None: it is only detected on).
+    budget: Option<Option<OutputFormat>>,
 }
 
-/// Decode a photo to upright RGB.
-pub fn decode_photo(bytes: &[u8]) -> Result<RgbImage, ApiError> {
-    let bounds = Bounds { max_side: MAX_SIDE, max_pixels: MAX_PIXELS, what: "photo" };
+/// What a photo would cost in memory, worked out from its header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PhotoHeader {
+    pub width: u32,
+    pub height: u32,
+    /// The decoder's own pixel type, before conversion to 8-bit RGB.
+    pub color: image::ColorType,
+    /// EXIF orientations 5–8 turn the image a quarter: a second buffer.
+    pub quarter_turn: bool,
+    pub body_bytes: u64,
+    pub jpeg_input: bool,
+}
+
+impl PhotoHeader {
+    /// Peak bytes the photo's decode, detection and encoding allocate (the
+    /// models aside), stage by stage; measured against a counting allocator
+    /// in tests/memory.rs.
+    pub fn peak_bytes(&self, output: Option<OutputFormat>) -> u64 {
+        let (w, h) = (self.width as u64, self.height as u64);
+        let px = w * h;
+        let native = px * self.color.bytes_per_pixel() as u64;
+        let rgb = px * 3;
+        // The JPEG decoder keeps its own copy of the upload while decoding.
+        let decoding = native + if self.jpeg_input { self.body_bytes } else { 0 };
+        let turning = if self.quarter_turn { 2 * native } else { 0 };
+        let converting = match self.color {
+            image::ColorType::Rgb8 => 0,
+            image::ColorType::Rgba8 => 4 * px + rgb,
+            c if c.has_alpha() => native + 4 * px,
+            _ => native + rgb,
+        };
+        // Detection resizes the whole photo for the letterbox: its vertical
+        // pass holds width × (canvas rows) f32 RGB pixels.
+        let long = w.max(h);
+        let (tw, th) = if self.quarter_turn { (h, w) } else { (w, h) };
+        let rows = (th * 256).div_ceil(long);
+        let letterbox = tw * rows * 12;
+        let encoded = match output {
+            None => 0,
+            // The output buffer's first capacity; photos at quality 90 fit.
+            Some(OutputFormat::Jpeg) => rgb / 8,
+            // Reserved whole (png_capacity), plus the compressor's state.
+            Some(OutputFormat::Png) => png_capacity(rgb as usize) as u64 + (4 << 20),
+        };
+        let processing = rgb + letterbox.max(encoded);
+        decoding.max(turning).max(converting).max(processing) + self.body_bytes + SCRATCH_BYTES
+    }
+}
+
+/// Decode a photo to upright RGB, refusing it (413) if it would need more
+/// than `MEMORY_BUDGET` to decode and process for `output` (None: detect).
+pub fn decode_photo(bytes: &[u8], output: Option<OutputFormat>) -> Result<RgbImage, ApiError> {
+    let bounds = Bounds { max_side: MAX_SIDE, max_pixels: MAX_PIXELS, what: "photo", budget: Some(output) };
     let img = decode(bytes, &bounds).map_err(|e| e.into_api(ApiError::BadImage))?;
     Ok(match img {
         DynamicImage::ImageRgb8(rgb) => rgb,
@@ -52,7 +115,7 @@ pub fn decode_photo(bytes: &[u8]) -> Result<RgbImage, ApiError> {
 /// Decode an uploaded overlay to RGBA (an opaque image gets alpha 255).
 pub fn decode_overlay(bytes: &[u8]) -> Result<RgbaImage, ApiError> {
     let side = MAX_OVERLAY_SIDE;
-    let bounds = Bounds { max_side: side, max_pixels: side as u64 * side as u64, what: "overlay" };
+    let bounds = Bounds { max_side: side, max_pixels: side as u64 * side as u64, what: "overlay", budget: None };
     Ok(decode(bytes, &bounds).map_err(|e| e.into_api(ApiError::BadOverlay))?.into_rgba8())
 }
 
@@ -75,7 +138,8 @@ fn decode(bytes: &[u8], bounds: &Bounds) -> Result<DynamicImage, DecodeError> {
     let reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| DecodeError::Bad(format!("the {what} could not be read: {e}")))?;
-    match reader.format() {
+    let format = reader.format();
+    match format {
         Some(ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::WebP | ImageFormat::Gif | ImageFormat::Bmp) => {}
         _ => {
             return Err(DecodeError::Bad(format!(
@@ -113,10 +177,42 @@ fn decode(bytes: &[u8], bounds: &Bounds) -> Result<DynamicImage, DecodeError> {
         .set_limits(limits)
         .map_err(|e| DecodeError::TooLarge(format!("the {what} is too large to decode: {e}")))?;
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    if let Some(output) = bounds.budget {
+        let header = PhotoHeader {
+            width: w,
+            height: h,
+            color: decoder.color_type(),
+            quarter_turn: quarter_turn(orientation),
+            body_bytes: bytes.len() as u64,
+            jpeg_input: format == Some(ImageFormat::Jpeg),
+        };
+        let need = header.peak_bytes(output);
+        if need > MEMORY_BUDGET {
+            return Err(DecodeError::TooLarge(format!(
+                "the {what} ({w}×{h} pixels, {:?}{}) needs about {} MB to process{}; the limit is {} MB: send a smaller photo",
+                header.color,
+                if header.quarter_turn { ", turned by its EXIF orientation" } else { "" },
+                need.div_ceil(1_000_000),
+                if output == Some(OutputFormat::Png) { " as PNG" } else { "" },
+                MEMORY_BUDGET / 1_000_000
+            )));
+        }
+    }
     let mut img = DynamicImage::from_decoder(decoder)
         .map_err(|e| DecodeError::Bad(format!("the {what} could not be decoded: {e}")))?;
     img.apply_orientation(orientation);
     Ok(img)
+}
+
+fn quarter_turn(o: Orientation) -> bool {
+    matches!(o, Orientation::Rotate90 | Orientation::Rotate270 | Orientation::Rotate90FlipH | Orientation::Rotate270FlipH)
+}
+
+/// PNG output is reserved whole up front (raw size plus deflate's worst-case
+/// overhead), so it never reallocates: growing by doubling would hold two
+/// buffers of up to twice the final size at once.
+fn png_capacity(raw: usize) -> usize {
+    raw + raw / 64 + 4096
 }
 
 /// The image crate's decoders report a size that overflows the address
@@ -137,7 +233,10 @@ fn flatten_on_white(rgba: &RgbaImage) -> RgbImage {
 /// Encode the result image.
 pub fn encode(img: &RgbImage, format: OutputFormat) -> Result<Vec<u8>, ApiError> {
     let failed = |e: &dyn std::fmt::Display| ApiError::Internal(format!("encoding the result failed: {e}"));
-    let mut out = Vec::with_capacity(img.len() / 8);
+    let mut out = Vec::with_capacity(match format {
+        OutputFormat::Jpeg => img.len() / 8,
+        OutputFormat::Png => png_capacity(img.len()),
+    });
     match format {
         // jpeg-encoder, not image's encoder: about twice as fast for the same
         // quality, and encode was the slowest warm stage in the worker.
@@ -168,7 +267,7 @@ mod tests {
     fn decodes_png_to_rgb_and_flattens_alpha_on_white() {
         let mut rgba = RgbaImage::new(3, 2);
         rgba.put_pixel(0, 0, image::Rgba([255, 0, 0, 255]));
-        let img = decode_photo(&png(&DynamicImage::ImageRgba8(rgba))).unwrap();
+        let img = decode_photo(&png(&DynamicImage::ImageRgba8(rgba)), None).unwrap();
         assert_eq!(img.dimensions(), (3, 2));
         assert_eq!(img.get_pixel(0, 0).0, [255, 0, 0]);
         assert_eq!(img.get_pixel(1, 1).0, [255, 255, 255]);
@@ -176,11 +275,11 @@ mod tests {
 
     #[test]
     fn garbage_is_bad_image_and_bad_overlay() {
-        assert_eq!(decode_photo(b"hello, I am text").unwrap_err().code(), "bad_image");
+        assert_eq!(decode_photo(b"hello, I am text", None).unwrap_err().code(), "bad_image");
         assert_eq!(decode_overlay(b"hello, I am text").unwrap_err().code(), "bad_overlay");
         let mut truncated = png(&DynamicImage::new_rgb8(64, 64));
         truncated.truncate(truncated.len() / 2);
-        assert_eq!(decode_photo(&truncated).unwrap_err().code(), "bad_image");
+        assert_eq!(decode_photo(&truncated, None).unwrap_err().code(), "bad_image");
     }
 
     /// A PNG header that declares a huge image is refused before decoding.
@@ -193,7 +292,7 @@ mod tests {
         bytes[20..24].copy_from_slice(&60_000u32.to_be_bytes());
         let crc = crc32(&bytes[12..29]);
         bytes[29..33].copy_from_slice(&crc.to_be_bytes());
-        assert_eq!(decode_photo(&bytes).unwrap_err().code(), "image_too_large");
+        assert_eq!(decode_photo(&bytes, None).unwrap_err().code(), "image_too_large");
         let big_overlay = png(&DynamicImage::new_rgba8(MAX_OVERLAY_SIDE + 1, 1));
         assert_eq!(decode_overlay(&big_overlay).unwrap_err().code(), "image_too_large");
     }

@@ -146,7 +146,7 @@ pub fn find_cats(engine: &Engine, img: &RgbImage, t: &mut Timings) -> Result<Vec
 pub fn detect(photo: &[u8]) -> Result<Detection, ApiError> {
     let start = Instant::now();
     let mut t = Timings::default();
-    let img = timed(&mut t.decode, || codec::decode_photo(photo))?;
+    let img = timed(&mut t.decode, || codec::decode_photo(photo, None))?;
     let engine = loaded_engine(&mut t)?;
     let cats = find_cats(engine, &img, &mut t)?;
     t.total = ms(start);
@@ -165,7 +165,7 @@ pub fn hipsterize(upload: &Upload, format: OutputFormat) -> Result<Hipsterized, 
         (None, style) => Some(overlay::builtin(style.as_deref().unwrap_or(overlay::DEFAULT_STYLE))?),
     };
     let glasses = custom.as_ref().or(builtin).expect("one overlay is chosen");
-    let mut img = timed(&mut t.decode, || codec::decode_photo(&upload.photo))?;
+    let mut img = timed(&mut t.decode, || codec::decode_photo(&upload.photo, Some(format)))?;
     let engine = loaded_engine(&mut t)?;
     let cats = find_cats(engine, &img, &mut t)?;
     if cats.is_empty() {

@@ -26,11 +26,11 @@ export function imageSize(buf) {
 }
 
 /** A PNG that is only a header declaring width×height (a decompression bomb's shape). */
-export function pngHeaderOnly(width, height) {
+export function pngHeaderOnly(width, height, { bitDepth = 8, colorType = 2 } = {}) {
   const ihdr = Buffer.alloc(13);
   ihdr.writeUInt32BE(width, 0);
   ihdr.writeUInt32BE(height, 4);
-  ihdr[8] = 8; ihdr[9] = 2; // 8-bit RGB
+  ihdr[8] = bitDepth; ihdr[9] = colorType; // default 8-bit RGB; 6 is RGBA
   const chunk = (type, data) => {
     const len = Buffer.alloc(4); len.writeUInt32BE(data.length);
     const td = Buffer.concat([Buffer.from(type), data]);

@@ -26,7 +26,7 @@ fn engine() -> &'static Engine {
 
 fn photo(path: &Path) -> RgbImage {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    codec::decode_photo(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    codec::decode_photo(&bytes, None).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 fn fixture_png(name: &str) -> RgbImage {

@@ -294,6 +294,24 @@ hostile('WebP declaring 16,000×16,000 (256 MP) → 413 image_too_large', async 
   await problem(await post('/api/detect', webpClaiming(16000, 16000), { 'content-type': 'image/webp' }), 413, 'image_too_large');
 });
 
+// Within 40 MP, but over what the isolate's 128 MB leave for one photo
+// (codec::MEMORY_BUDGET): refused from the header, before any pixel.
+hostile('16-bit RGBA PNG declaring 4,000×3,000 (12 MP, ~150 MB to process) → 413 image_too_large', async () => {
+  const body = await problem(await post('/api/detect', pngHeaderOnly(4000, 3000, { bitDepth: 16, colorType: 6 }), { 'content-type': 'image/png' }), 413, 'image_too_large');
+  assert.match(body.detail, /4000×3000 pixels, Rgba16\) needs about 1[45]\d MB to process; the limit is 100 MB/);
+});
+
+hostile('8-bit RGB PNG declaring 6,000×6,000 (36 MP, under the 40 MP limit) → 413 image_too_large', async () => {
+  const body = await problem(await post('/api/detect', pngHeaderOnly(6000, 6000), { 'content-type': 'image/png' }), 413, 'image_too_large');
+  assert.match(body.detail, /needs about \d+ MB to process/);
+});
+
+hostile('24 MP JPEG turned by EXIF orientation 6 (a second full buffer) → 413 image_too_large', async () => {
+  const turned = jpegClaiming(fixture('orientation-6.jpg'), 5664, 4248);
+  const body = await problem(await post('/api/hipsterize', turned, { 'content-type': 'image/jpeg' }), 413, 'image_too_large');
+  assert.match(body.detail, /turned by its EXIF orientation/);
+});
+
 hostile('90,000×1 PNG (90,000:1 aspect, over 16,384 px a side) → 413 image_too_large', async () => {
   await problem(await post('/api/detect', fixture('wide-90000x1.png'), { 'content-type': 'image/png' }), 413, 'image_too_large');
 });
