@@ -24,6 +24,9 @@ pub const JPEG_QUALITY: u8 = 90;
 pub const MEMORY_BUDGET: u64 = 100_000_000;
 /// Inference scratch (tract), the model-sized canvases and tensors.
 const SCRATCH_BYTES: u64 = 4 << 20;
+/// The models' input sides (models/manifest.json), for the resize passes.
+const DETECTOR_SIDE: u64 = 256;
+const LANDMARK_SIDE: u64 = 96;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutputFormat {
@@ -81,12 +84,14 @@ impl PhotoHeader {
             c if c.has_alpha() => native + 4 * px,
             _ => native + rgb,
         };
-        // Detection resizes the whole photo for the letterbox: its vertical
-        // pass holds width × (canvas rows) f32 RGB pixels.
+        // Resizing (image's, separable) keeps a first pass of width × new
+        // height f32 RGBA pixels: for the detector's letterbox of the whole
+        // photo, then for each landmark crop (at most 1.3 × the long side,
+        // seen through a view, to 96 × 96).
         let long = w.max(h);
         let (tw, th) = if self.quarter_turn { (h, w) } else { (w, h) };
-        let rows = (th * 256).div_ceil(long);
-        let letterbox = tw * rows * 12;
+        let letterbox = tw * (th * DETECTOR_SIDE).div_ceil(long) * 16;
+        let crop = (long * 3 / 2) * LANDMARK_SIDE * 16;
         let encoded = match output {
             None => 0,
             // The output buffer's first capacity; photos at quality 90 fit.
@@ -94,7 +99,7 @@ impl PhotoHeader {
             // Reserved whole (png_capacity), plus the compressor's state.
             Some(OutputFormat::Png) => png_capacity(rgb as usize) as u64 + (4 << 20),
         };
-        let processing = rgb + letterbox.max(encoded);
+        let processing = rgb + letterbox.max(crop).max(encoded);
         decoding.max(turning).max(converting).max(processing) + self.body_bytes + SCRATCH_BYTES
     }
 }

@@ -99,10 +99,18 @@ fn the_memory_estimate_bounds_what_the_pipeline_allocates() {
     pipeline::warm().unwrap(); // the models are not part of the estimate
     let cat = image::open("../shared/data/cat-photos/kairess_022.jpg").expect("../shared beside the checkout");
     let photo = cat.resize_exact(3000, 2000, image::imageops::FilterType::Triangle);
+    // A close-up: the face fills the frame, so its landmark crop (1.3× the
+    // face) is larger than the photo.
+    let face = pipeline::detect(&encoded(&cat, ImageFormat::Jpeg)).unwrap().cats[0].bbox;
+    let (fw, fh) = (face[2] - face[0], face[3] - face[1]);
+    let close_up = cat
+        .crop_imm((face[0] - 0.05 * fw).max(0.0) as u32, (face[1] - 0.05 * fh).max(0.0) as u32, (1.1 * fw) as u32, (1.1 * fh) as u32)
+        .resize_exact(2800, 2400, image::imageops::FilterType::Triangle);
     let rgb = DynamicImage::ImageRgb8(photo.to_rgb8());
     let jpeg = encoded(&rgb, ImageFormat::Jpeg);
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("JPEG RGB", jpeg),
+        ("JPEG close-up", encoded(&DynamicImage::ImageRgb8(close_up.to_rgb8()), ImageFormat::Jpeg)),
         // Stored turned, so that the upright photo is the cat again.
         ("JPEG RGB, EXIF 6", with_exif_orientation(&encoded(&rgb.rotate270(), ImageFormat::Jpeg), 6)),
         ("JPEG RGB, EXIF 3", with_exif_orientation(&encoded(&rgb.rotate180(), ImageFormat::Jpeg), 3)),
@@ -113,7 +121,7 @@ fn the_memory_estimate_bounds_what_the_pipeline_allocates() {
         ("PNG 16-bit RGBA", encoded(&DynamicImage::ImageRgba16(photo.to_rgba16()), ImageFormat::Png)),
         ("WebP", encoded(&DynamicImage::ImageRgba8(photo.to_rgba8()), ImageFormat::WebP)),
     ];
-    drop((cat, photo, rgb));
+    drop((cat, photo, rgb, close_up));
     let mb = |b: u64| b as f64 / 1e6;
     for (name, bytes) in &cases {
         let header = header_of(bytes);
