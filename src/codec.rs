@@ -86,15 +86,17 @@ impl PhotoHeader {
         };
         // Resizing (image's, separable) keeps a first pass of width × new
         // height f32 RGBA pixels: for the detector's letterbox of the whole
-        // photo, then for each landmark crop (at most 1.3 × the long side,
-        // seen through a view, to 96 × 96).
+        // photo, then for each landmark crop (1.3 × the face box, which may
+        // pass the photo's edge: counted as 1.5 × its long side; read
+        // through a view, resized to 96 × 96).
         let long = w.max(h);
         let (tw, th) = if self.quarter_turn { (h, w) } else { (w, h) };
         let letterbox = tw * (th * DETECTOR_SIDE).div_ceil(long) * 16;
         let crop = (long * 3 / 2) * LANDMARK_SIDE * 16;
         let encoded = match output {
             None => 0,
-            // The output buffer's first capacity; photos at quality 90 fit.
+            // The output buffer's first capacity: photos at quality 90 fit
+            // (~0.1–0.3 B/pixel); only noise-like images outgrow it.
             Some(OutputFormat::Jpeg) => rgb / 8,
             // Reserved whole (png_capacity), plus the compressor's state.
             Some(OutputFormat::Png) => png_capacity(rgb as usize) as u64 + (4 << 20),
