@@ -24,7 +24,8 @@ pub const JPEG_QUALITY: u8 = 90;
 pub const MEMORY_BUDGET: u64 = 100_000_000;
 /// Inference scratch (tract), the model-sized canvases and tensors.
 const SCRATCH_BYTES: u64 = 4 << 20;
-/// The models' input sides (models/manifest.json), for the resize passes.
+/// The models' input sides (models/manifest.json; a test keeps them equal),
+/// for the resize passes.
 const DETECTOR_SIDE: u64 = 256;
 const LANDMARK_SIDE: u64 = 96;
 
@@ -322,6 +323,14 @@ mod tests {
             }
         }
         !crc
+    }
+
+    /// The memory estimate's copies of the models' input sides.
+    #[test]
+    fn estimate_uses_the_manifests_input_sides() {
+        let manifest = crate::models::manifest();
+        assert_eq!(manifest["detector"]["input_size"].as_u64(), Some(DETECTOR_SIDE));
+        assert_eq!(manifest["landmarks"]["input_size"].as_u64(), Some(LANDMARK_SIDE));
     }
 
     #[test]
