@@ -13,12 +13,15 @@ WORKER_OUT := worker/build/index.js
 WORKER_SRC := $(shell find src worker/src -type f) $(wildcard models/*.onnx) \
 	models/manifest.json Cargo.toml Cargo.lock worker/Cargo.toml build.rs
 
-.PHONY: setup build dev test test-native test-http test-browser bench fuzz load models clean
+.PHONY: setup build worker-build dev test check test-native test-http test-browser bench fuzz load models clean
 
 setup:
-	@bash scripts/setup.sh
+	@bash scripts/setup.sh rust npm
 
 build: setup $(WORKER_OUT)
+
+# The Wasm build alone, for scripts/test.sh (which runs setup as its own phase).
+worker-build: $(WORKER_OUT)
 
 # worker-build would fetch wasm-bindgen and esbuild from the web;
 # these variables point it at the ones setup.sh installed. The Wasm build has
@@ -38,24 +41,32 @@ $(WORKER_OUT): $(WORKER_SRC)
 dev: build
 	npx wrangler dev --ip 127.0.0.1 --port $(PORT) --show-interactive-dev-session=false
 
-test: build test-native test-http test-browser
+# Everything, with each phase timed (scripts/test.sh): tools, then the Wasm
+# build beside the native test build, then the native tests beside the HTTP
+# and page suites on one `wrangler dev`. `.ci/run` calls this.
+test:
+	@bash scripts/test.sh
+
+# The quick inner loop for a change that does not touch the Wasm build:
+# native tests beside the HTTP suite, against the worker already built.
+check:
+	@bash scripts/test.sh --quick
 
 test-native:
-	cargo test --release
+	cargo test --locked
 
-test-http:
+test-http: build
 	node tests/run-http.mjs tests/http
 
 # The page in headless Chromium (Debian's package, installed on first use).
-test-browser:
-	@bash scripts/setup.sh --browser
+test-browser: build
+	@bash scripts/setup.sh browser
 	node tests/run-http.mjs tests/browser
 
 # Worker vs native vs Python baselines, one run, a few minutes; rewrites the
 # generated part of BENCHMARKS.md. Not part of `make test` (no timed tests).
 bench: build
-	@bash scripts/setup.sh --bench
-	@bash scripts/setup.sh --browser
+	@bash scripts/setup.sh bench browser
 	cargo build --release --bin edgecat
 	node benches/run.mjs
 

@@ -3,9 +3,7 @@
 //! scripts/fuzz.sh) through the checks the fuzz targets make, natively and
 //! on stable, so `make test` keeps fixed crashes fixed.
 
-#[path = "../fuzz/checks.rs"]
-mod checks;
-
+use crate::checks;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
