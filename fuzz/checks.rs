@@ -1,5 +1,5 @@
 //! What the fuzz targets assert, shared with the native regression test
-//! (tests/fuzz_regressions.rs) that replays fuzz/seeds and fuzz/regressions
+//! (tests/core/fuzz_regressions.rs) that replays fuzz/seeds and fuzz/regressions
 //! through the same functions. A panic here is a finding: either the core
 //! panicked or it answered something the API contract does not allow.
 

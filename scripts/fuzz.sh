@@ -10,7 +10,7 @@
 # Seeds: fuzz/seeds/<target> (committed, made by scripts/make_fixtures.py).
 # What the fuzzer learns goes to fuzz/corpus/<target> (not committed). A
 # crashing input is copied to fuzz/regressions/<target>/, where
-# tests/fuzz_regressions.rs replays it on every `make test`; commit it with
+# tests/core/fuzz_regressions.rs replays it on every `make test`; commit it with
 # the fix. Exits non-zero if any target found a crash.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -64,6 +64,6 @@ done
 
 printf '%s\n' "${summary[@]}"
 if [ ${#crashed[@]} -gt 0 ]; then
-  say "crashes in: ${crashed[*]} — inputs copied to fuzz/regressions/ (replayed by tests/fuzz_regressions.rs); logs in fuzz/target/logs/"
+  say "crashes in: ${crashed[*]} — inputs copied to fuzz/regressions/ (replayed by tests/core/fuzz_regressions.rs); logs in fuzz/target/logs/"
   exit 1
 fi

@@ -70,7 +70,7 @@ pub struct PhotoHeader {
 impl PhotoHeader {
     /// Peak bytes the photo's decode, detection and encoding allocate (the
     /// models aside), stage by stage; measured against a counting allocator
-    /// in tests/memory.rs.
+    /// in tests/core/memory.rs.
     pub fn peak_bytes(&self, output: Option<OutputFormat>) -> u64 {
         let (w, h) = (self.width as u64, self.height as u64);
         let px = w * h;

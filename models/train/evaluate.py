@@ -146,7 +146,7 @@ def eye_eval(kind):
             errs.append(eye_error(to_photo(lmk_run(kind, to_tensor(c)), g), e))
     out["gtbox_orienfish_test"] = dict(n=len(errs), mean=float(np.mean(errs)), p90=float(np.percentile(errs, 90)),
                                        median=float(np.median(errs)))
-    # (b) full pipeline: detector -> crop -> landmarks, scored like tests/models.rs does it:
+    # (b) full pipeline: detector -> crop -> landmarks, scored like tests/core/models.rs does it:
     #     orienfish test faces with 2 eye boxes: the detection matched to the face (greedy in score
     #     order, IoU >= 0.5); CAT photos: the highest-scoring detection containing both eyes.
     def detect(im):
