@@ -10,10 +10,10 @@ export WRANGLER_LOG_PATH := $(CURDIR)/target/wrangler-logs
 export CARGO_TERM_COLOR ?= never
 
 WORKER_OUT := worker/build/index.js
-WORKER_SRC := $(shell find src worker/src -type f) $(wildcard models/*.onnx) \
+WORKER_SRC := $(shell find src worker/src -type f) $(wildcard models/*.nnef.tar models/*.onnx) \
 	models/manifest.json Cargo.toml Cargo.lock worker/Cargo.toml build.rs
 
-.PHONY: setup build worker-build dev test check test-native test-http test-browser bench fuzz load models clean
+.PHONY: setup build worker-build dev test check test-native test-http test-browser bench fuzz load models nnef clean
 
 setup:
 	@bash scripts/setup.sh rust npm
@@ -82,6 +82,16 @@ load: build
 clean:
 	rm -rf worker/build target
 
-# Re-create the int8 models from ../shared (about an hour on 2 cores).
+# Re-create the int8 models from ../shared (about an hour on 2 cores), then
+# their NNEF.
 models:
 	bash models/train/run.sh
+	$(MAKE) nnef
+
+# The NNEF tars the worker embeds (typed, decluttered, int8 weights), from
+# the ONNX source files, natively: the Wasm links tract-nnef alone. The
+# native tests fail when the committed tars are not what this gives.
+nnef:
+	for m in detector landmarks; do \
+		cargo run --quiet --locked --bin edgecat -- convert models/$$m.int8.onnx -o models/$$m.nnef.tar || exit 1; \
+	done

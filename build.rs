@@ -1,8 +1,16 @@
 //! Embeds the models listed in models/manifest.json (bytes + sha256 computed
-//! here, so the worker does no hashing at run time) and records build info.
+//! here, so the worker does no hashing at run time) and records build info:
+//! each model's NNEF tar always, its ONNX source only with feature `onnx`.
 
 use sha2::{Digest, Sha256};
 use std::{env, fs, path::Path, process::Command};
+
+/// (sha256 in hex, length) of a model file, which cargo then watches.
+fn sha256(path: &Path) -> (String, usize) {
+    println!("cargo:rerun-if-changed={}", path.display());
+    let bytes = fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    (Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect(), bytes.len())
+}
 
 fn main() {
     let root = env::var("CARGO_MANIFEST_DIR").unwrap();
@@ -20,17 +28,30 @@ fn main() {
         Err(_) => serde_json::Value::Null,
     };
     out.push_str(&format!("pub static MANIFEST_JSON: &str = {:?};\n", manifest.to_string()));
+    // The NNEF tar (what the engine loads) always; the ONNX it was converted
+    // from only with the `onnx` feature (native tests and the converter).
+    let with_onnx = env::var_os("CARGO_FEATURE_ONNX").is_some();
     out.push_str("pub static EMBEDDED: &[EmbeddedModel] = &[\n");
     for name in ["detector", "landmarks"] {
-        let Some(file) = manifest[name]["file"].as_str() else { continue };
-        let path = models.join(file);
-        println!("cargo:rerun-if-changed={}", path.display());
-        let bytes = fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let sha = Sha256::digest(&bytes);
-        let hex: String = sha.iter().map(|b| format!("{b:02x}")).collect();
+        let Some(onnx_file) = manifest[name]["file"].as_str() else { continue };
+        let nnef_file = manifest[name]["nnef"].as_str().unwrap_or_else(|| {
+            panic!("models/manifest.json: {name} has no \"nnef\" file (make nnef converts {onnx_file})")
+        });
+        let (nnef_path, onnx_path) = (models.join(nnef_file), models.join(onnx_file));
+        // A missing tar still builds (empty, with a warning), so that the
+        // converter that makes it can be built: `make nnef`.
+        let (nnef, nnef_sha) = if nnef_path.exists() {
+            (format!("include_bytes!({:?})", nnef_path.display().to_string()), sha256(&nnef_path).0)
+        } else {
+            println!("cargo:rerun-if-changed={}", nnef_path.display());
+            println!("cargo:warning={} is missing: `make nnef` converts {onnx_file}", nnef_path.display());
+            ("&[]".to_string(), String::new())
+        };
+        let (onnx_sha, onnx_len) = sha256(&onnx_path);
+        let onnx = if with_onnx { format!("Some(include_bytes!({:?}))", onnx_path.display().to_string()) } else { "None".into() };
         out.push_str(&format!(
-            "    EmbeddedModel {{ name: {name:?}, file: {file:?}, bytes: include_bytes!({:?}), sha256: {hex:?} }},\n",
-            path.display().to_string()
+            "    EmbeddedModel {{ name: {name:?}, nnef_file: {nnef_file:?}, nnef: {nnef}, nnef_sha256: {nnef_sha:?}, \
+             onnx_file: {onnx_file:?}, onnx_bytes: {onnx_len}, onnx_sha256: {onnx_sha:?}, onnx: {onnx} }},\n"
         ));
     }
     out.push_str("];\n");

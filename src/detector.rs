@@ -6,8 +6,9 @@ use crate::preprocess::{self, Letterbox};
 use image::RgbImage;
 use serde::Serialize;
 use std::sync::Arc;
-use tract_onnx::prelude::tract_data::internal::{bail, ensure, format_err, TractErrorContext};
-use tract_onnx::prelude::*;
+use tract_nnef::framework::Nnef;
+use tract_nnef::prelude::tract_data::internal::{bail, ensure, format_err, TractErrorContext};
+use tract_nnef::prelude::*;
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Face {
@@ -17,23 +18,36 @@ pub struct Face {
     pub bbox: [f32; 4],
 }
 
+/// A model ready to run, whichever format it was read from.
+pub type Plan = Arc<TypedRunnableModel>;
+
 pub struct Detector {
-    plan: Arc<TypedRunnableModel>,
+    plan: Plan,
     pub size: u32,
     pub threshold: f32,
     pub nms_iou: f32,
     pub pad: u8,
 }
 
-pub fn load_plan(bytes: &[u8]) -> TractResult<Arc<TypedRunnableModel>> {
-    tract_onnx::onnx().model_for_read(&mut &bytes[..])?.into_optimized()?.into_runnable()
+/// A model from its NNEF tar (models/*.nnef.tar: already typed and
+/// decluttered, so only optimisation is left). `nnef` is `tract_nnef::nnef()`,
+/// made once for both models: making it parses the NNEF stdlib.
+pub fn load_plan(nnef: &Nnef, nnef_tar: &[u8]) -> TractResult<Plan> {
+    nnef.model_for_read(&mut &nnef_tar[..])?.into_optimized()?.into_runnable()
+}
+
+/// A model from its ONNX source (native only: the parity tests).
+#[cfg(feature = "onnx")]
+pub fn load_onnx_plan(onnx: &[u8]) -> TractResult<Plan> {
+    use tract_onnx::prelude::InferenceModelExt as _;
+    tract_onnx::onnx().model_for_read(&mut &onnx[..])?.into_optimized()?.into_runnable()
 }
 
 impl Detector {
-    pub fn load(bytes: &[u8], cfg: &serde_json::Value) -> TractResult<Detector> {
+    pub fn new(plan: Plan, cfg: &serde_json::Value) -> TractResult<Detector> {
         let size = cfg["input_size"].as_u64().ok_or_else(|| format_err!("detector input_size"))? as u32;
         Ok(Detector {
-            plan: load_plan(bytes)?,
+            plan,
             size,
             threshold: cfg["score_threshold"].as_f64().unwrap_or(0.5) as f32,
             nms_iou: cfg["nms_iou"].as_f64().unwrap_or(0.45) as f32,

@@ -39,8 +39,11 @@ mod tests {
         let list = m["models"].as_array().unwrap();
         assert_eq!(list.len(), models::EMBEDDED.len());
         for (info, model) in list.iter().zip(models::EMBEDDED) {
-            assert_eq!(info["bytes"], model.bytes.len());
+            assert_eq!(info["bytes"], model.nnef.len());
+            assert_eq!(info["format"], "nnef-int8");
             assert_eq!(info["sha256"].as_str().unwrap().len(), 64);
+            assert_eq!(info["source"]["file"], model.onnx_file);
+            assert_eq!(info["source"]["sha256"].as_str().unwrap().len(), 64);
         }
     }
 }

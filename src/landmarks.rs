@@ -1,15 +1,14 @@
 //! The landmark model: a square crop around one face in, named points out
 //! (at least both eyes), mapped back to photo pixels.
 
-use crate::detector::load_plan;
+use crate::detector::Plan;
 use crate::preprocess::{self, Crop};
 use image::RgbImage;
-use std::sync::Arc;
-use tract_onnx::prelude::tract_data::internal::{ensure, format_err};
-use tract_onnx::prelude::*;
+use tract_nnef::prelude::tract_data::internal::{ensure, format_err};
+use tract_nnef::prelude::*;
 
 pub struct Landmarker {
-    plan: Arc<TypedRunnableModel>,
+    plan: Plan,
     pub size: u32,
     pub crop_scale: f32,
     pub pad: u8,
@@ -17,14 +16,14 @@ pub struct Landmarker {
 }
 
 impl Landmarker {
-    pub fn load(bytes: &[u8], cfg: &serde_json::Value) -> TractResult<Landmarker> {
+    pub fn new(plan: Plan, cfg: &serde_json::Value) -> TractResult<Landmarker> {
         let points: Vec<String> = cfg["points"]
             .as_array()
             .map(|a| a.iter().filter_map(|p| p.as_str().map(String::from)).collect())
             .unwrap_or_default();
         ensure!(points.len() >= 2 && points[0] == "left_eye" && points[1] == "right_eye", "landmark points must start with left_eye, right_eye");
         Ok(Landmarker {
-            plan: load_plan(bytes)?,
+            plan,
             size: cfg["input_size"].as_u64().ok_or_else(|| format_err!("landmarks input_size"))? as u32,
             crop_scale: cfg["crop_scale"].as_f64().unwrap_or(1.3) as f32,
             pad: cfg["pad_value"].as_u64().unwrap_or(128) as u8,

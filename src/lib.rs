@@ -2,6 +2,8 @@
 //! it runs and is tested natively and compiles unchanged to wasm32.
 
 pub mod codec;
+#[cfg(feature = "onnx")]
+pub mod convert;
 pub mod cors;
 pub mod detector;
 pub mod error;

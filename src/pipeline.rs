@@ -3,11 +3,11 @@
 //! first request that needs them (never at start-up).
 
 use crate::codec::{self, OutputFormat};
-use crate::detector::Detector;
+use crate::detector::{self, Detector, Plan};
 use crate::error::ApiError;
 use crate::input::Upload;
 use crate::landmarks::Landmarker;
-use crate::models;
+use crate::models::{self, EmbeddedModel};
 use crate::overlay::{self, Overlay};
 use image::RgbImage;
 use serde::Serialize;
@@ -23,16 +23,38 @@ pub struct Engine {
 }
 
 impl Engine {
+    /// The shipped engine: both models from their embedded NNEF tars.
     pub fn load() -> Result<Engine, String> {
         let start = Instant::now();
+        let nnef = tract_nnef::nnef();
+        Engine::build(start, |m| {
+            if m.nnef.is_empty() {
+                return Err(format!("models/{} was missing when this was built (make nnef)", m.nnef_file));
+            }
+            detector::load_plan(&nnef, m.nnef).map_err(|e| format!("{}: {e:#}", m.nnef_file))
+        })
+    }
+
+    /// The same engine from the ONNX sources the NNEF was converted from
+    /// (native builds with feature `onnx`: the parity tests).
+    #[cfg(feature = "onnx")]
+    pub fn load_onnx() -> Result<Engine, String> {
+        let start = Instant::now();
+        Engine::build(start, |m| {
+            let bytes = m.onnx.ok_or_else(|| format!("{} is not embedded", m.onnx_file))?;
+            detector::load_onnx_plan(bytes).map_err(|e| format!("{}: {e:#}", m.onnx_file))
+        })
+    }
+
+    fn build(start: Instant, plan: impl Fn(&EmbeddedModel) -> Result<Plan, String>) -> Result<Engine, String> {
         let manifest = models::manifest();
-        let bytes = |name: &str| {
-            models::embedded(name).map(|m| m.bytes).ok_or_else(|| format!("no embedded {name} model"))
-        };
-        let detector = Detector::load(bytes("detector")?, &manifest["detector"])
-            .map_err(|e| format!("loading the detector: {e:#}"))?;
-        let landmarker = Landmarker::load(bytes("landmarks")?, &manifest["landmarks"])
-            .map_err(|e| format!("loading the landmark model: {e:#}"))?;
+        let model = |name: &str| models::embedded(name).ok_or_else(|| format!("no embedded {name} model"));
+        let detector = plan(model("detector")?)
+            .and_then(|p| Detector::new(p, &manifest["detector"]).map_err(|e| format!("{e:#}")))
+            .map_err(|e| format!("loading the detector: {e}"))?;
+        let landmarker = plan(model("landmarks")?)
+            .and_then(|p| Landmarker::new(p, &manifest["landmarks"]).map_err(|e| format!("{e:#}")))
+            .map_err(|e| format!("loading the landmark model: {e}"))?;
         Ok(Engine { detector, landmarker, load_ms: ms(start) })
     }
 }
@@ -130,7 +152,7 @@ pub fn warm() -> Result<f64, ApiError> {
 
 /// Find every cat face and its landmarks, best first.
 pub fn find_cats(engine: &Engine, img: &RgbImage, t: &mut Timings) -> Result<Vec<Cat>, ApiError> {
-    let internal = |e: tract_onnx::prelude::TractError| ApiError::Internal(format!("inference failed: {e:#}"));
+    let internal = |e: tract_nnef::prelude::TractError| ApiError::Internal(format!("inference failed: {e:#}"));
     let faces = timed(&mut t.detect, || engine.detector.detect(img)).map_err(internal)?;
     timed(&mut t.landmarks, || {
         faces

@@ -7,7 +7,7 @@
 //! - landmarks: square crop around the face box, grey outside the photo
 
 use image::{imageops, Rgb, RgbImage};
-use tract_onnx::prelude::Tensor;
+use tract_nnef::prelude::Tensor;
 
 /// Where the photo went inside the detector's square canvas.
 #[derive(Debug, Clone, Copy, PartialEq)]

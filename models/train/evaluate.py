@@ -233,9 +233,10 @@ log("models", json.dumps(info))
 # ------------------------------------------------------------------ manifest
 m8 = results["int8"]
 manifest = {
-    "detector": {"file": "detector.int8.onnx", "input_size": DET_SIZE, "score_threshold": THR, "nms_iou": NMS_IOU,
+    # "nnef": the tar the worker embeds, converted from "file" by `make nnef`.
+    "detector": {"file": "detector.int8.onnx", "nnef": "detector.nnef.tar", "input_size": DET_SIZE, "score_threshold": THR, "nms_iou": NMS_IOU,
                  "pad_value": PAD},
-    "landmarks": {"file": "landmarks.int8.onnx", "input_size": LMK_SIZE, "crop_scale": CROP_SCALE, "pad_value": PAD,
+    "landmarks": {"file": "landmarks.int8.onnx", "nnef": "landmarks.nnef.tar", "input_size": LMK_SIZE, "crop_scale": CROP_SCALE, "pad_value": PAD,
                   "points": ["left_eye", "right_eye"]},
     "metrics": {
         "face_recall_iou50": round(m8["detection"]["recall"], 4),

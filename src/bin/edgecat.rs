@@ -3,13 +3,14 @@
 //!   edgecat detect FILE...
 //!   edgecat hipsterize IN -o OUT [--glasses PNG] [--style NAME]
 //!   edgecat bench FILE [--runs N] [--png]
+//!   edgecat convert MODEL.onnx -o MODEL.nnef.tar   (feature `onnx`)
 
 use edgecat::codec::OutputFormat;
 use edgecat::input::Upload;
 use edgecat::pipeline;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage:\n  edgecat detect FILE...\n  edgecat hipsterize IN -o OUT [--glasses PNG] [--style NAME]\n  edgecat bench FILE [--runs N] [--png]";
+const USAGE: &str = "usage:\n  edgecat detect FILE...\n  edgecat hipsterize IN -o OUT [--glasses PNG] [--style NAME]\n  edgecat bench FILE [--runs N] [--png]\n  edgecat convert MODEL.onnx -o MODEL.nnef.tar";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -17,6 +18,7 @@ fn main() -> ExitCode {
         Some("detect") if args.len() > 1 => detect(&args[1..]),
         Some("hipsterize") => hipsterize(&args[1..]),
         Some("bench") => bench(&args[1..]),
+        Some("convert") => convert(&args[1..]),
         Some("-h" | "--help") => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -127,6 +129,41 @@ fn bench(args: &[String]) -> Result<(), String> {
     });
     println!("{report}");
     Ok(())
+}
+
+/// ONNX → NNEF tar (typed, decluttered, int8 weights kept int8), as the
+/// worker embeds it: `make nnef` runs this for models/*.int8.onnx.
+#[cfg(feature = "onnx")]
+fn convert(args: &[String]) -> Result<(), String> {
+    let (mut input, mut output) = (None, None);
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "-o" | "--output" => output = Some(it.next().cloned().ok_or_else(|| format!("{arg} needs a value\n{USAGE}"))?),
+            a if !a.starts_with('-') && input.is_none() => input = Some(a.to_string()),
+            a => return Err(format!("unexpected argument {a}\n{USAGE}")),
+        }
+    }
+    let (Some(input), Some(output)) = (input, output) else { return Err(USAGE.to_string()) };
+    let onnx = read(&input)?;
+    let (tar, report) =
+        edgecat::convert::onnx_to_nnef_tar_with_report(&onnx).map_err(|e| format!("{input}: {e:#}"))?;
+    std::fs::write(&output, &tar).map_err(|e| format!("{output}: {e}"))?;
+    eprintln!(
+        "{input} ({} bytes) → {output} ({} bytes): {} weight tensors int8 ({} params), {} tensors f32 ({} params, scales included)",
+        onnx.len(),
+        tar.len(),
+        report.int8_tensors.len(),
+        report.int8_params,
+        report.f32_tensors.len(),
+        report.f32_params,
+    );
+    Ok(())
+}
+
+#[cfg(not(feature = "onnx"))]
+fn convert(_: &[String]) -> Result<(), String> {
+    Err("convert needs the ONNX front end: build with the `onnx` feature (the default)".into())
 }
 
 /// The process's peak resident set (Linux's VmHWM); None elsewhere.

@@ -1,11 +1,15 @@
 //! The native integration tests, in one binary so that `make test` links
 //! the core (and tract) once for all of them:
 //! - `models`: the committed int8 models through tract (parity, accuracy);
+//! - `engine`: the NNEF tars the worker runs are the converted ONNX, and
+//!   give the ONNX engine's outputs bit for bit;
 //! - `memory`: the pre-decode memory estimate against what is allocated;
 //! - `fuzz_regressions`: the fuzz seeds and found crashes, replayed.
 
 #[path = "../../fuzz/checks.rs"]
 mod checks;
+#[cfg(feature = "onnx")]
+mod engine;
 mod fuzz_regressions;
 mod memory;
 mod models;

@@ -1,4 +1,5 @@
-//! The committed int8 models, run by tract natively:
+//! The committed int8 models, run by tract natively (the shipped engine:
+//! the NNEF tars; tests/core/engine.rs checks them against the ONNX):
 //! - parity with onnxruntime on stored reference outputs (models/fixtures),
 //! - the Rust preprocessing equals the training preprocessing,
 //! - accuracy on the held-out splits in ../shared (printed, and checked
@@ -12,7 +13,7 @@ use image::RgbImage;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
-fn root() -> PathBuf {
+pub(crate) fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
@@ -24,16 +25,16 @@ fn engine() -> &'static Engine {
     pipeline::engine().expect("the embedded models load")
 }
 
-fn photo(path: &Path) -> RgbImage {
+pub(crate) fn photo(path: &Path) -> RgbImage {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     codec::decode_photo(&bytes, None).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-fn fixture_png(name: &str) -> RgbImage {
+pub(crate) fn fixture_png(name: &str) -> RgbImage {
     image::open(root().join("models/fixtures").join(name)).unwrap().into_rgb8()
 }
 
-fn floats(v: &Value) -> Vec<f32> {
+pub(crate) fn floats(v: &Value) -> Vec<f32> {
     v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()
 }
 
@@ -118,14 +119,14 @@ fn int8_models_match_onnxruntime_and_preprocessing_matches_training() {
 
 // ---- accuracy on the held-out splits ------------------------------------
 
-struct Labelled {
-    path: PathBuf,
-    faces: Vec<[f32; 4]>,
+pub(crate) struct Labelled {
+    pub(crate) path: PathBuf,
+    pub(crate) faces: Vec<[f32; 4]>,
     /// (left, right) eye centres per face, where known.
-    eyes: Vec<Option<([f32; 2], [f32; 2])>>,
+    pub(crate) eyes: Vec<Option<([f32; 2], [f32; 2])>>,
 }
 
-fn hujingyu_val() -> Vec<Labelled> {
+pub(crate) fn hujingyu_val() -> Vec<Labelled> {
     let dir = shared("data/cat-face-boxes/hujingyu-yolo-catface");
     let mut out = Vec::new();
     let mut names: Vec<_> = std::fs::read_dir(dir.join("labels")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).filter(|n| n.starts_with("val_") && n.ends_with(".txt")).collect();
@@ -163,7 +164,7 @@ fn xml_boxes(xml: &str, class: &str) -> Vec<[f32; 4]> {
         .collect()
 }
 
-fn orienfish_test() -> Vec<Labelled> {
+pub(crate) fn orienfish_test() -> Vec<Labelled> {
     let dir = shared("data/cat-face-boxes/orienfish-kaggle-catface");
     let split = std::fs::read_to_string(dir.join("split.txt")).unwrap();
     let mut out = Vec::new();
@@ -191,7 +192,7 @@ fn orienfish_test() -> Vec<Labelled> {
     out
 }
 
-fn cat_landmarks() -> Vec<(PathBuf, [f32; 2], [f32; 2])> {
+pub(crate) fn cat_landmarks() -> Vec<(PathBuf, [f32; 2], [f32; 2])> {
     let dir = shared("data/cat-landmarks");
     let mut names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).filter(|n| n.ends_with(".jpg")).collect();
     names.sort();
@@ -210,7 +211,7 @@ fn cat_landmarks() -> Vec<(PathBuf, [f32; 2], [f32; 2])> {
         .collect()
 }
 
-fn listed(dir: &str, keep: impl Fn(usize) -> bool) -> Vec<PathBuf> {
+pub(crate) fn listed(dir: &str, keep: impl Fn(usize) -> bool) -> Vec<PathBuf> {
     let dir = shared(dir);
     let mut names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     names.sort();

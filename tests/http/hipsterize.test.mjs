@@ -214,7 +214,7 @@ const MAX_EYE_DIFF = 0.1; // of the eye distance
 function staleCli() {
   const built = fs.statSync(CLI).mtimeMs;
   const inputs = [...fs.readdirSync(path.join(ROOT, 'src'), { recursive: true }).map((f) => path.join('src', f)),
-    ...fs.readdirSync(path.join(ROOT, 'models')).filter((f) => /\.(onnx|json)$/.test(f)).map((f) => path.join('models', f))];
+    ...fs.readdirSync(path.join(ROOT, 'models')).filter((f) => /\.(onnx|tar|json)$/.test(f)).map((f) => path.join('models', f))];
   const newer = inputs.filter((f) => fs.statSync(path.join(ROOT, f)).mtimeMs > built);
   return newer.length ? ` (${CLI} is older than ${newer.join(', ')}: rebuild it)` : '';
 }
