@@ -8,8 +8,8 @@ import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import zlib from 'node:zlib';
 import { ROOT, SHARED, freePort, startWorker } from '../tests/harness.mjs';
+import { bundleSize } from '../scripts/bundle.mjs';
 
 const PHOTO = process.env.BENCH_PHOTO || path.join(SHARED, 'data', 'cat-photos', 'kairess_022.jpg');
 const WARM_RUNS = Number(process.env.BENCH_RUNS || 50);
@@ -55,24 +55,7 @@ function groupRss(pgid) {
 }
 
 // ---------------------------------------------------------------- bundle
-function bundle() {
-  const dir = path.join(OUT, 'dry-run');
-  fs.rmSync(dir, { recursive: true, force: true });
-  const res = spawnSync(process.execPath, [path.join(ROOT, 'node_modules', 'wrangler', 'bin', 'wrangler.js'),
-    'deploy', '--dry-run', '--outdir', dir], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, WRANGLER_SEND_METRICS: 'false', NO_COLOR: '1' } });
-  if (res.status !== 0) throw new Error(`wrangler deploy --dry-run failed:\n${res.stdout}\n${res.stderr}`);
-  let raw = 0; let gzip = 0; let wasmRaw = 0; let wasmGzip = 0;
-  for (const f of fs.readdirSync(dir, { recursive: true })) {
-    const p = path.join(dir, f);
-    if (!fs.statSync(p).isFile() || f.endsWith('.map')) continue;
-    const b = fs.readFileSync(p);
-    const g = zlib.gzipSync(b, { level: 9 }).length;
-    raw += b.length; gzip += g;
-    if (f.endsWith('.wasm')) { wasmRaw += b.length; wasmGzip += g; }
-  }
-  const reported = (res.stdout + res.stderr).match(/Total Upload:\s*([\d.]+) KiB \/ gzip:\s*([\d.]+) KiB/);
-  return { raw, gzip, wasmRaw, wasmGzip, wranglerGzip: reported ? Number(reported[2]) * 1024 : null };
-}
+const bundle = () => bundleSize(path.join(OUT, 'dry-run'));
 
 /**
  * V8 compiling the worker's Wasm, in Debian's Chromium (node 20's V8 is too

@@ -4,7 +4,7 @@
 # slow phase shows in every CI log.
 #
 #   scripts/test.sh          tools, then three chains at the same time:
-#                              [worker]  Wasm build → HTTP and page suites (one wrangler dev)
+#                              [worker]  Wasm build → bundle size guard → HTTP and page suites (one wrangler dev)
 #                              [native]  native test build → native tests
 #                              [browser] Chromium (apt; only the first time)
 #   scripts/test.sh --quick  [native] native tests | [worker] HTTP suite, against
@@ -69,6 +69,7 @@ native_tests() { phase native-tests cargo test --locked; }
 browser_tools() { phase browser-tools bash scripts/setup.sh browser; }
 worker_full() {
   phase wasm-build make --no-print-directory worker-build || return
+  phase bundle-size node scripts/bundle.mjs || return
   # The page tests need Chromium ([browser] installs it) and the HTTP suite
   # the native CLI, which the [native] chain's build makes.
   while [ ! -e "$LOG/browser.done" ] || [ ! -e "$LOG/native-build.done" ]; do sleep 1; done

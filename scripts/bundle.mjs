@@ -1,0 +1,46 @@
+// The deployable bundle's size, as `wrangler deploy --dry-run --outdir` writes
+// it: raw and gzip -9 of every file, the Wasm apart, and the gzip figure
+// wrangler itself reports. `make test` runs this as a size guard (size is
+// deterministic, so unlike time it can be a check); `make bench` reports it.
+//
+//   node scripts/bundle.mjs     prints the sizes; exits 1 over the Free plan's 3 MB
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const FREE_PLAN_GZIP_BYTES = 3e6;
+
+export function bundleSize(dir = path.join(ROOT, 'target', 'dry-run')) {
+  fs.rmSync(dir, { recursive: true, force: true });
+  const res = spawnSync(process.execPath, [path.join(ROOT, 'node_modules', 'wrangler', 'bin', 'wrangler.js'),
+    'deploy', '--dry-run', '--outdir', dir], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, WRANGLER_SEND_METRICS: 'false', NO_COLOR: '1' } });
+  if (res.status !== 0) throw new Error(`wrangler deploy --dry-run failed:\n${res.stdout}\n${res.stderr}`);
+  let raw = 0; let gzip = 0; let wasmRaw = 0; let wasmGzip = 0;
+  for (const f of fs.readdirSync(dir, { recursive: true })) {
+    const p = path.join(dir, f);
+    if (!fs.statSync(p).isFile() || f.endsWith('.map')) continue;
+    const b = fs.readFileSync(p);
+    const g = zlib.gzipSync(b, { level: 9 }).length;
+    raw += b.length; gzip += g;
+    if (f.endsWith('.wasm')) { wasmRaw += b.length; wasmGzip += g; }
+  }
+  const reported = (res.stdout + res.stderr).match(/Total Upload:\s*([\d.]+) KiB \/ gzip:\s*([\d.]+) KiB/);
+  return { raw, gzip, wasmRaw, wasmGzip, wranglerGzip: reported ? Number(reported[2]) * 1024 : null };
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const b = bundleSize();
+  const mb = (x) => `${(x / 1e6).toFixed(3)} MB`;
+  // The larger of wrangler's figure and our gzip -9 is the one checked.
+  const checked = Math.max(b.gzip, b.wranglerGzip ?? 0);
+  console.log(`bundle: raw ${mb(b.raw)}, gzip -9 ${mb(b.gzip)}${b.wranglerGzip ? `, wrangler's gzip ${mb(b.wranglerGzip)}` : ''}; `
+    + `of which Wasm raw ${mb(b.wasmRaw)}, gzip ${mb(b.wasmGzip)}`);
+  if (checked > FREE_PLAN_GZIP_BYTES) {
+    console.error(`bundle: ${mb(checked)} gzip is over the Workers Free plan's ${mb(FREE_PLAN_GZIP_BYTES)}`);
+    process.exit(1);
+  }
+  console.log(`bundle: ${mb(checked)} gzip, ${(100 * checked / FREE_PLAN_GZIP_BYTES).toFixed(0)}% of the Free plan's 3 MB`);
+}
