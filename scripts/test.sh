@@ -70,9 +70,10 @@ browser_tools() { phase browser-tools bash scripts/setup.sh browser; }
 worker_full() {
   phase wasm-build make --no-print-directory worker-build || return
   phase bundle-size node scripts/bundle.mjs || return
-  # The page tests need Chromium ([browser] installs it) and the HTTP suite
-  # the native CLI, which the [native] chain's build makes.
-  while [ ! -e "$LOG/browser.done" ] || [ ! -e "$LOG/native-build.done" ]; do sleep 1; done
+  # The page tests need Chromium, which [browser] installs. The CLI tests
+  # (tests/http/cli.test.mjs, run last) wait for the [native] build's end.
+  while [ ! -e "$LOG/browser.done" ]; do sleep 1; done
+  export EDGECAT_CLI_READY=$LOG/native-build.done
   phase worker-suites node tests/run-http.mjs tests/http tests/browser
 }
 http_suite() { phase http-suite node tests/run-http.mjs tests/http; }

@@ -6,8 +6,12 @@ import path from 'node:path';
 import { ROOT, startWorker } from './harness.mjs';
 
 const dirs = process.argv.slice(2).length ? process.argv.slice(2) : ['tests/http'];
-const files = dirs.flatMap((d) =>
+const found = dirs.flatMap((d) =>
   fs.readdirSync(path.join(ROOT, d)).filter((f) => f.endsWith('.test.mjs')).sort().map((f) => path.join(d, f)));
+// cli.test.mjs last: it may wait for the native CLI (EDGECAT_CLI_READY),
+// which make test builds while the other files run.
+const needsCli = (f) => path.basename(f) === 'cli.test.mjs';
+const files = [...found.filter((f) => !needsCli(f)), ...found.filter(needsCli)];
 
 const worker = await startWorker({ vars: { EDGECAT_TEST_ROUTES: '1' } });
 const cleanup = () => worker.stop();
