@@ -3,10 +3,11 @@
 # wall time of every phase printed as it ends and again in a summary, so a
 # slow phase shows in every CI log.
 #
-#   scripts/test.sh          tools, then three chains at the same time:
-#                              [worker]  Wasm build → bundle size guard → HTTP and page suites (one wrangler dev)
-#                              [native]  native test build → native tests
-#                              [browser] Chromium (apt; only the first time)
+#   scripts/test.sh          three chains at the same time:
+#                              [native]  native test build → native tests (starts at once)
+#                              [worker]  (after the tools) Wasm build → bundle size guard →
+#                                        HTTP and page suites (one wrangler dev)
+#                              [browser] (after the tools) Chromium (apt; only the first time)
 #   scripts/test.sh --quick  [native] native tests | [worker] HTTP suite, against
 #                            the worker already in worker/build (no tools, no Wasm build)
 #
@@ -61,9 +62,12 @@ finish() {
 }
 
 # (Chains are run where `set -e` does not apply: each step is chained with &&.)
+# The [native] chain runs at a lower priority: the Wasm build is the longer
+# chain and mostly one thread (tract-core, then the LTO link), so it gets a
+# core whenever it wants one and the native build takes what is left.
 native_full() {
-  phase native-build cargo test --locked --no-run &&
-    phase native-tests cargo test --locked
+  phase native-build nice -n 10 cargo test --locked --no-run &&
+    phase native-tests nice -n 10 cargo test --locked
 }
 native_tests() { phase native-tests cargo test --locked; }
 browser_tools() { phase browser-tools bash scripts/setup.sh browser; }
@@ -96,9 +100,11 @@ if [ $quick = 1 ]; then
   exit 0
 fi
 
-phase tools bash scripts/setup.sh rust npm || finish
-chain browser browser_tools
+# The native chain needs none of the tools (wasm-bindgen, worker-build,
+# npm), so it starts with them: on a fresh machine it builds while they do.
 chain native native_full
+phase tools bash scripts/setup.sh rust npm || { wait; finish; }
+chain browser browser_tools
 chain worker worker_full
 wait
 finish
