@@ -41,8 +41,8 @@ $(WORKER_OUT): $(WORKER_SRC)
 dev: build
 	npx wrangler dev --ip 127.0.0.1 --port $(PORT) --show-interactive-dev-session=false
 
-# Everything, with each phase timed (scripts/test.sh): tools, then the Wasm
-# build beside the native test build, then the native tests beside the HTTP
+# Everything, with each phase timed (scripts/test.sh): the native tests'
+# build and run, beside the tools, the Wasm build, the size guard and the HTTP
 # and page suites on one `wrangler dev`. `.ci/run` calls this.
 test:
 	@bash scripts/test.sh

@@ -9,21 +9,9 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { BASE, ROOT, SHARED } from '../harness.mjs';
+import { ROOT } from '../harness.mjs';
+import { PHOTOS, detect, iod, dist, photo } from './cats.mjs';
 import { decodeImage, encodeJpeg, imageSize, sideBySide } from '../images.mjs';
-
-const PHOTOS = path.join(SHARED, 'data/cat-photos');
-const photo = (name) => fs.readFileSync(path.join(PHOTOS, name));
-const post = (route, body) => fetch(`${BASE}${route}`, { method: 'POST', body, headers: { 'content-type': 'image/jpeg' } });
-
-async function detect(bytes) {
-  const res = await post('/api/detect', bytes);
-  assert.equal(res.status, 200, await res.clone().text());
-  return res.json();
-}
-
-const dist = (a, b) => Math.hypot(a[0] - b[0], a[1] - b[1]);
-const iod = (cat) => dist(cat.landmarks.left_eye, cat.landmarks.right_eye);
 
 before(async () => {
   const ready = process.env.EDGECAT_CLI_READY;

@@ -4,24 +4,9 @@
 // upright photo. (The native CLI against the worker: cli.test.mjs.)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import path from 'node:path';
-import { BASE, SHARED } from '../harness.mjs';
+import { detect, dist, eyes, iod, photo, post } from './cats.mjs';
 import { crop, decodeImage, encodeJpeg, imageSize, sideBySide, toStored, withExifOrientation } from '../images.mjs';
 
-const PHOTOS = path.join(SHARED, 'data/cat-photos');
-const photo = (name) => fs.readFileSync(path.join(PHOTOS, name));
-const post = (route, body) => fetch(`${BASE}${route}`, { method: 'POST', body, headers: { 'content-type': 'image/jpeg' } });
-
-async function detect(bytes) {
-  const res = await post('/api/detect', bytes);
-  assert.equal(res.status, 200, await res.clone().text());
-  return res.json();
-}
-
-const eyes = (cat) => [cat.landmarks.left_eye, cat.landmarks.right_eye];
-const dist = (a, b) => Math.hypot(a[0] - b[0], a[1] - b[1]);
-const iod = (cat) => dist(...eyes(cat));
 const mid = (cat) => { const [l, r] = eyes(cat); return [(l[0] + r[0]) / 2, (l[1] + r[1]) / 2]; };
 function iou(a, b) {
   const w = Math.max(0, Math.min(a[2], b[2]) - Math.max(a[0], b[0]));
