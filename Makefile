@@ -11,9 +11,9 @@ export CARGO_TERM_COLOR ?= never
 
 WORKER_OUT := worker/build/index.js
 WORKER_SRC := $(shell find src worker/src -type f) $(wildcard models/*.nnef.tar models/*.onnx) \
-	models/manifest.json Cargo.toml Cargo.lock worker/Cargo.toml build.rs
+	models/manifest.json Cargo.toml Cargo.lock worker/Cargo.toml build.rs .cargo/config.toml
 
-.PHONY: setup build worker-build dev test check test-native test-http test-browser bench fuzz load models nnef clean
+.PHONY: setup build worker-build dev test check test-native test-http test-browser bench profile fuzz load models nnef clean
 
 setup:
 	@bash scripts/setup.sh rust npm
@@ -25,16 +25,20 @@ worker-build: $(WORKER_OUT)
 
 # worker-build would fetch wasm-bindgen and esbuild from the web;
 # these variables point it at the ones setup.sh installed. The Wasm build has
-# its own target dir (no lock shared with native builds) and is built for
-# size: opt-level "s" there, 3 natively (BENCHMARKS.md has the trade-off).
+# its own target dir (no lock shared with native builds) and its own profile,
+# `wasm` in Cargo.toml: the hot code at opt-level 3, the bulk for size.
 # No wasm-opt: after rustc's opt-level "s" it cut the raw size 8% but made
 # the gzip 2% larger, in 5 minutes. The custom sections worker-build keeps
-# (the ~1.3 MB name section) are dropped instead.
-$(WORKER_OUT): $(WORKER_SRC)
-	cd worker && CARGO_TARGET_DIR=$(CURDIR)/target/wasm CARGO_PROFILE_RELEASE_OPT_LEVEL=s \
+# (the ~1.3 MB name section) are dropped instead; a copy with names is kept
+# in target/wasm for profiling (scripts/profile-wasm.mjs).
+WASM_BUILD = CARGO_TARGET_DIR=$(CURDIR)/target/wasm \
 		WASM_BINDGEN_BIN=$(TOOLS)/bin/wasm-bindgen \
 		ESBUILD_BIN=$(CURDIR)/node_modules/.bin/esbuild \
-		$(TOOLS)/bin/worker-build --release
+		$(TOOLS)/bin/worker-build --profile wasm
+
+$(WORKER_OUT): $(WORKER_SRC)
+	cd worker && $(WASM_BUILD)
+	cp worker/build/index_bg.wasm target/wasm/index_bg.named.wasm
 	node scripts/strip-wasm.mjs worker/build/index_bg.wasm
 	@touch $@
 
@@ -65,10 +69,23 @@ test-browser: build
 
 # Worker vs native vs Python baselines, one run, a few minutes; rewrites the
 # generated part of BENCHMARKS.md. Not part of `make test` (no timed tests).
-bench: build
+# benches/trivial-worker is the baseline its cold start (b) subtracts: a
+# worker that answers "ok", built exactly as $(WORKER_OUT) is.
+TRIVIAL_OUT := benches/trivial-worker/build/index.js
+
+bench: build $(TRIVIAL_OUT)
 	@bash scripts/setup.sh bench browser
 	cargo build --release --bin edgecat
 	node benches/run.mjs
+
+$(TRIVIAL_OUT): $(wildcard benches/trivial-worker/src/*.rs) benches/trivial-worker/Cargo.toml Cargo.toml Cargo.lock
+	cd benches/trivial-worker && $(WASM_BUILD)
+	node scripts/strip-wasm.mjs benches/trivial-worker/build/index_bg.wasm
+	@touch $@
+
+# V8 CPU profiles (Rust names) under wrangler dev: cold and warm /api/hipsterize, /api/__load.
+profile: build
+	node scripts/profile-wasm.mjs
 
 # Hostile input at scale, each bounded and outside `make test`: cargo-fuzz
 # on the core natively (FUZZ_SECONDS, default 600, over all targets), and
@@ -80,7 +97,7 @@ load: build
 	bash scripts/load.sh
 
 clean:
-	rm -rf worker/build target
+	rm -rf worker/build benches/trivial-worker/build target
 
 # Re-create the int8 models from ../shared (about an hour on 2 cores), then
 # their NNEF.

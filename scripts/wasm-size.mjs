@@ -3,7 +3,7 @@
 // name section, plus the data segments. Run it on the module before
 // scripts/strip-wasm.mjs drops the names, e.g. cargo's own output:
 //
-//   node scripts/wasm-size.mjs target/wasm/wasm32-unknown-unknown/release/edgecat_worker.wasm [TOP]
+//   node scripts/wasm-size.mjs target/wasm/wasm32-unknown-unknown/wasm/edgecat_worker.wasm [TOP]
 import fs from 'node:fs';
 import zlib from 'node:zlib';
 

@@ -57,8 +57,9 @@ pub fn onnx_to_nnef_tar_with_report(onnx_bytes: &[u8]) -> TractResult<(Vec<u8>, 
     let weights = dequantized_int8_weights(&proto_onnx)?;
     let report = requantize(&mut proto, &weights)?;
     let tar = write_tar(&nnef, &proto)?;
-    // What the worker will do with it: read it back into a typed model.
-    nnef.model_for_read(&mut &tar[..]).context("reading the NNEF tar back")?;
+    // What the worker will do with it: read it back into a typed model, with
+    // the worker's reader (only the operators it registers).
+    crate::reader::nnef().model_for_read(&mut &tar[..]).context("reading the NNEF tar back with edgecat's reader")?;
     Ok((tar, report))
 }
 

@@ -30,10 +30,15 @@ pub struct Detector {
 }
 
 /// A model from its NNEF tar (models/*.nnef.tar: already typed and
-/// decluttered, so only optimisation is left). `nnef` is `tract_nnef::nnef()`,
+/// decluttered, so only optimisation is left). `nnef` is `reader::nnef()`,
 /// made once for both models: making it parses the NNEF stdlib.
 pub fn load_plan(nnef: &Nnef, nnef_tar: &[u8]) -> TractResult<Plan> {
-    nnef.model_for_read(&mut &nnef_tar[..])?.into_optimized()?.into_runnable()
+    let mut model = nnef.model_for_read(&mut &nnef_tar[..])?;
+    // Codegen only: `into_optimized` would declutter again first, for
+    // nothing (the same plan, tested bit for bit in tests/core/engine.rs).
+    // Codegen's first pass folds the int8 weights' cast and scale.
+    model.optimize()?;
+    model.into_runnable()
 }
 
 /// A model from its ONNX source (native only: the parity tests).

@@ -14,6 +14,10 @@ pub enum Endpoint {
     Warm,
     /// Test-only: panics on purpose (enabled by `EDGECAT_TEST_ROUTES=1`).
     Panic,
+    /// Test-only: loads the models again, from scratch, and says how long
+    /// that took (`make bench`: the worker loads them at start-up, where
+    /// workerd's clock stands still).
+    Load,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -28,6 +32,7 @@ impl Endpoint {
         match self {
             Endpoint::Health | Endpoint::Models => &["GET", "HEAD", "OPTIONS"],
             Endpoint::Detect | Endpoint::Hipsterize | Endpoint::Warm => &["POST", "OPTIONS"],
+            Endpoint::Load => &["POST"],
             Endpoint::Panic => &["GET"],
         }
     }
@@ -42,6 +47,7 @@ impl Endpoint {
             "/api/hipsterize" => Endpoint::Hipsterize,
             "/api/warm" => Endpoint::Warm,
             "/api/__panic" if test_routes => Endpoint::Panic,
+            "/api/__load" if test_routes => Endpoint::Load,
             _ => return None,
         })
     }
@@ -94,5 +100,7 @@ mod tests {
     fn panic_route_only_when_enabled() {
         assert_eq!(resolve("GET", "/api/__panic", false).unwrap_err().status(), 404);
         assert_eq!(resolve("GET", "/api/__panic", true), Ok(Route::Call(Endpoint::Panic)));
+        assert_eq!(resolve("POST", "/api/__load", false).unwrap_err().status(), 404);
+        assert_eq!(resolve("POST", "/api/__load", true), Ok(Route::Call(Endpoint::Load)));
     }
 }

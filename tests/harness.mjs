@@ -26,8 +26,10 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  * Run `wrangler dev` on the prebuilt worker. `vars` become `--var K:V`.
  * `probe` is the path polled until it answers 200: the bench polls a static
  * asset so that no worker code has run before its first timed request.
+ * `probe: null` returns at once, without waiting: the bench then times the
+ * start itself, from `spawnedAt` (performance.now() just before the spawn).
  * `config` is another wrangler.toml (the bench compares builds with it).
- * Returns { url, stop(), log(), pid, inspectorPort }.
+ * Returns { url, stop(), log(), pid, inspectorPort, spawnedAt, exited() }.
  */
 export async function startWorker({ vars = {}, timeoutMs = 90_000, probe = '/api/health', config } = {}) {
   const port = await freePort();
@@ -42,6 +44,7 @@ export async function startWorker({ vars = {}, timeoutMs = 90_000, probe = '/api
   if (config) args.push('--config', config);
   let output = '';
   // Own process group, so stop() ends wrangler and the workerd it spawned.
+  const spawnedAt = performance.now();
   const child = spawn(process.execPath, args, {
     cwd: ROOT,
     detached: true,
@@ -59,13 +62,15 @@ export async function startWorker({ vars = {}, timeoutMs = 90_000, probe = '/api
     try { process.kill(-child.pid, 'SIGTERM'); } catch { /* already gone */ }
     setTimeout(() => { if (!exited) { try { process.kill(-child.pid, 'SIGKILL'); } catch {} } }, 3000).unref();
   };
+  const handle = { url, stop, log: () => output, pid: child.pid, inspectorPort: inspector, spawnedAt, exited: () => exited };
+  if (probe === null) return handle;
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (exited) throw new Error(`wrangler dev exited early:\n${output}`);
     try {
       const res = await fetch(`${url}${probe}`);
       await res.arrayBuffer();
-      if (res.ok) return { url, stop, log: () => output, pid: child.pid, inspectorPort: inspector };
+      if (res.ok) return handle;
     } catch { /* not listening yet */ }
     await sleep(250);
   }

@@ -469,6 +469,7 @@ function baseName(name) {
 }
 
 loadInfo();
-// Have the worker load its models now, while the user picks a photo, so the
-// first hipsterize does not wait for them. Best effort: failures are silent.
+// Have the worker ready its models and hot code now, while the user picks a
+// photo, so the first hipsterize is as quick as the next. Best effort:
+// failures are silent.
 fetch(api('/api/warm'), { method: 'POST' }).catch(() => {});

@@ -2,7 +2,9 @@
 // CORS, static assets and panic recovery.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BASE, startWorker } from '../harness.mjs';
+import fs from 'node:fs';
+import path from 'node:path';
+import { BASE, SHARED, startWorker } from '../harness.mjs';
 
 const PROBLEM = 'application/problem+json';
 
@@ -31,6 +33,19 @@ test('GET /api/health answers JSON with version and build info', async () => {
   // The same instance answers the next request and has counted both.
   const again = await (await fetch(`${BASE}/api/health`)).json();
   assert.ok(body.instance_requests >= 1 && again.instance_requests > body.instance_requests, `${body.instance_requests} → ${again.instance_requests}`);
+});
+
+test('a fresh isolate has loaded its models before its first request', async (t) => {
+  const worker = await startWorker({ probe: '/' });
+  t.after(() => worker.stop());
+  const body = await (await fetch(`${worker.url}/api/health`)).json();
+  assert.equal(body.instance_requests, 1, 'this is the first request of the instance');
+  assert.equal(body.models_loaded, true);
+  // So the first photo does not pay for them.
+  const photo = fs.readFileSync(path.join(SHARED, 'data/cat-photos/kairess_001.jpg'));
+  const res = await fetch(`${worker.url}/api/detect`, { method: 'POST', body: photo, headers: { 'content-type': 'image/jpeg' } });
+  assert.equal(res.status, 200);
+  assert.doesNotMatch(res.headers.get('server-timing'), /model_load/);
 });
 
 test('HEAD /api/health has no body', async () => {
