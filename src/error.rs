@@ -19,6 +19,13 @@ pub enum ApiError {
     BadImage(String),
     BadOverlay(String),
     NoCatFound,
+    /// The upload stalled, or did not finish in time (408).
+    RequestTimeout(String),
+    /// This client is over the rate limit; try again after this many seconds.
+    RateLimited { retry_after_s: u32 },
+    /// The isolate's memory is taken by other requests; try again after
+    /// this many seconds (503).
+    Busy { detail: String, retry_after_s: u32 },
     Internal(String),
 }
 
@@ -41,10 +48,13 @@ impl ApiError {
             ApiError::BadRequest(_) | ApiError::MissingField(_) => 400,
             ApiError::NotFound(_) => 404,
             ApiError::MethodNotAllowed { .. } => 405,
+            ApiError::RequestTimeout(_) => 408,
             ApiError::PayloadTooLarge(_) | ApiError::ImageTooLarge(_) => 413,
             ApiError::UnsupportedMediaType(_) => 415,
             ApiError::BadImage(_) | ApiError::BadOverlay(_) | ApiError::NoCatFound => 422,
+            ApiError::RateLimited { .. } => 429,
             ApiError::Internal(_) => 500,
+            ApiError::Busy { .. } => 503,
         }
     }
 
@@ -61,6 +71,9 @@ impl ApiError {
             ApiError::BadImage(_) => "bad_image",
             ApiError::BadOverlay(_) => "bad_overlay",
             ApiError::NoCatFound => "no_cat_found",
+            ApiError::RequestTimeout(_) => "request_timeout",
+            ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::Busy { .. } => "busy",
             ApiError::Internal(_) => "internal_error",
         }
     }
@@ -77,6 +90,9 @@ impl ApiError {
             ApiError::BadImage(_) => "Bad image",
             ApiError::BadOverlay(_) => "Bad overlay",
             ApiError::NoCatFound => "No cat found",
+            ApiError::RequestTimeout(_) => "Request timeout",
+            ApiError::RateLimited { .. } => "Too many requests",
+            ApiError::Busy { .. } => "Busy",
             ApiError::Internal(_) => "Internal error",
         }
     }
@@ -87,6 +103,10 @@ impl ApiError {
                 format!("this route accepts {}", allowed.join(", "))
             }
             ApiError::NoCatFound => "no cat face was found in the photo".to_string(),
+            ApiError::RateLimited { retry_after_s } => {
+                format!("too many photos from this client: try again in {retry_after_s} s")
+            }
+            ApiError::Busy { detail, .. } => detail.clone(),
             ApiError::BadRequest(d)
             | ApiError::MissingField(d)
             | ApiError::NotFound(d)
@@ -95,14 +115,19 @@ impl ApiError {
             | ApiError::UnsupportedMediaType(d)
             | ApiError::BadImage(d)
             | ApiError::BadOverlay(d)
+            | ApiError::RequestTimeout(d)
             | ApiError::Internal(d) => d.clone(),
         }
     }
 
-    /// Extra headers the status requires (`Allow` on 405).
+    /// Extra headers the status requires (`Allow` on 405, `Retry-After` on
+    /// 429 and 503).
     pub fn headers(&self) -> Vec<(&'static str, String)> {
         match self {
             ApiError::MethodNotAllowed { allowed } => vec![("Allow", allowed.join(", "))],
+            ApiError::RateLimited { retry_after_s } | ApiError::Busy { retry_after_s, .. } => {
+                vec![("Retry-After", retry_after_s.to_string())]
+            }
             _ => Vec::new(),
         }
     }
@@ -147,6 +172,9 @@ mod tests {
             (ApiError::BadImage("b".into()), 422, "bad_image"),
             (ApiError::BadOverlay("b".into()), 422, "bad_overlay"),
             (ApiError::NoCatFound, 422, "no_cat_found"),
+            (ApiError::RequestTimeout("slow".into()), 408, "request_timeout"),
+            (ApiError::RateLimited { retry_after_s: 60 }, 429, "rate_limited"),
+            (ApiError::Busy { detail: "full".into(), retry_after_s: 2 }, 503, "busy"),
             (ApiError::Internal("i".into()), 500, "internal_error"),
         ];
         for (err, status, code) in cases {
@@ -165,5 +193,12 @@ mod tests {
         let err = ApiError::MethodNotAllowed { allowed: vec!["GET", "HEAD", "OPTIONS"] };
         assert_eq!(err.headers(), vec![("Allow", "GET, HEAD, OPTIONS".to_string())]);
         assert!(err.detail().contains("GET, HEAD, OPTIONS"));
+    }
+
+    #[test]
+    fn rate_limited_and_busy_say_when_to_retry() {
+        assert_eq!(ApiError::RateLimited { retry_after_s: 60 }.headers(), vec![("Retry-After", "60".to_string())]);
+        let busy = ApiError::Busy { detail: "d".into(), retry_after_s: 2 };
+        assert_eq!(busy.headers(), vec![("Retry-After", "2".to_string())]);
     }
 }
