@@ -111,7 +111,8 @@ impl PhotoHeader {
 /// than `MEMORY_BUDGET` to decode and process for `output` (None: detect).
 pub fn decode_photo(bytes: &[u8], output: Option<OutputFormat>) -> Result<RgbImage, ApiError> {
     let bounds = Bounds { max_side: MAX_SIDE, max_pixels: MAX_PIXELS, what: "photo", budget: Some(output) };
-    let img = decode(bytes, &bounds).map_err(|e| e.into_api(ApiError::BadImage))?;
+    let img = decode(bytes, &bounds, None).map_err(|e| e.into_api(ApiError::BadImage))?;
+    let img = img.expect("decoded when not measuring");
     Ok(match img {
         DynamicImage::ImageRgb8(rgb) => rgb,
         // Transparent areas of a PNG/WebP photo show as white, not black.
@@ -120,11 +121,34 @@ pub fn decode_photo(bytes: &[u8], output: Option<OutputFormat>) -> Result<RgbIma
     })
 }
 
+/// What decoding and processing this photo for `output` needs at its peak,
+/// its upload included, from its header alone (no pixel is decoded): what
+/// the worker reserves from the isolate's memory budget first. Fails as
+/// `decode_photo` would for a photo it can tell is bad or too large.
+pub fn photo_need(bytes: &[u8], output: Option<OutputFormat>) -> Result<u64, ApiError> {
+    let bounds = Bounds { max_side: MAX_SIDE, max_pixels: MAX_PIXELS, what: "photo", budget: Some(output) };
+    let mut need = 0;
+    decode(bytes, &bounds, Some(&mut need)).map_err(|e| e.into_api(ApiError::BadImage))?;
+    Ok(need)
+}
+
 /// Decode an uploaded overlay to RGBA (an opaque image gets alpha 255).
 pub fn decode_overlay(bytes: &[u8]) -> Result<RgbaImage, ApiError> {
     let side = MAX_OVERLAY_SIDE;
     let bounds = Bounds { max_side: side, max_pixels: side as u64 * side as u64, what: "overlay", budget: None };
-    Ok(decode(bytes, &bounds).map_err(|e| e.into_api(ApiError::BadOverlay))?.into_rgba8())
+    let img = decode(bytes, &bounds, None).map_err(|e| e.into_api(ApiError::BadOverlay))?;
+    Ok(img.expect("decoded when not measuring").into_rgba8())
+}
+
+/// What an uploaded overlay holds while it is used: its bytes, its decoded
+/// pixels and their RGBA copy, up to 16 bytes a pixel. 0 when its header
+/// cannot be read (`decode_overlay` then refuses it before decoding).
+pub fn overlay_need(bytes: &[u8]) -> u64 {
+    let dims = ImageReader::new(Cursor::new(bytes)).with_guessed_format().ok().and_then(|r| r.into_dimensions().ok());
+    dims.map_or(0, |(w, h)| {
+        let side = MAX_OVERLAY_SIDE as u64;
+        bytes.len() as u64 + (w as u64).min(side) * (h as u64).min(side) * 16
+    })
 }
 
 enum DecodeError {
@@ -141,7 +165,9 @@ impl DecodeError {
     }
 }
 
-fn decode(bytes: &[u8], bounds: &Bounds) -> Result<DynamicImage, DecodeError> {
+/// Decode, after the checks on the header; with `measure`, stop there and
+/// say what decoding and processing would need.
+fn decode(bytes: &[u8], bounds: &Bounds, measure: Option<&mut u64>) -> Result<Option<DynamicImage>, DecodeError> {
     let what = bounds.what;
     let reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
@@ -205,11 +231,15 @@ fn decode(bytes: &[u8], bounds: &Bounds) -> Result<DynamicImage, DecodeError> {
                 MEMORY_BUDGET / 1_000_000
             )));
         }
+        if let Some(out) = measure {
+            *out = need;
+            return Ok(None);
+        }
     }
     let mut img = DynamicImage::from_decoder(decoder)
         .map_err(|e| DecodeError::Bad(format!("the {what} could not be decoded: {e}")))?;
     img.apply_orientation(orientation);
-    Ok(img)
+    Ok(Some(img))
 }
 
 fn quarter_turn(o: Orientation) -> bool {
@@ -288,6 +318,19 @@ mod tests {
         let mut truncated = png(&DynamicImage::new_rgb8(64, 64));
         truncated.truncate(truncated.len() / 2);
         assert_eq!(decode_photo(&truncated, None).unwrap_err().code(), "bad_image");
+    }
+
+    #[test]
+    fn photo_need_is_measured_from_the_header_alone() {
+        let photo = encode(&RgbImage::from_pixel(640, 480, image::Rgb([90, 120, 30])), OutputFormat::Jpeg).unwrap();
+        let need = photo_need(&photo, Some(OutputFormat::Jpeg)).unwrap();
+        // At least the pixels and the upload; within the one-photo limit.
+        assert!(need > 640 * 480 * 3 + photo.len() as u64 && need <= MEMORY_BUDGET, "{need}");
+        assert!(photo_need(&photo, Some(OutputFormat::Png)).unwrap() > need, "PNG output is reserved whole");
+        assert_eq!(photo_need(b"not an image", None).unwrap_err().code(), "bad_image");
+        let overlay = png(&DynamicImage::new_rgba8(100, 50));
+        assert_eq!(overlay_need(&overlay), overlay.len() as u64 + 100 * 50 * 16);
+        assert_eq!(overlay_need(b"junk"), 0);
     }
 
     /// A PNG header that declares a huge image is refused before decoding.

@@ -1,6 +1,7 @@
 //! edgecat core: everything that does not depend on the Workers runtime, so
 //! it runs and is tested natively and compiles unchanged to wasm32.
 
+pub mod budget;
 pub mod codec;
 #[cfg(feature = "onnx")]
 pub mod convert;

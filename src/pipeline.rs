@@ -81,6 +81,18 @@ pub fn preload() {
 /// has the figures); the page asks for them when it opens, before a photo.
 pub const WARM_UP_PASSES: usize = 2;
 
+/// What the warm-up passes hold at most (a 640×480 picture, its JPEG, the
+/// models' buffers), reserved from the isolate's budget by `/api/warm`.
+pub const WARM_UP_BYTES: u64 = 8 << 20;
+
+/// What processing this upload needs at its peak (`codec::photo_need`, plus
+/// an uploaded overlay), from headers alone: what the worker reserves from
+/// the isolate's memory budget before decoding a pixel.
+pub fn memory_need(upload: &Upload, output: Option<OutputFormat>) -> Result<u64, ApiError> {
+    let overlay = upload.overlay.as_deref().map_or(0, codec::overlay_need);
+    Ok(codec::photo_need(&upload.photo, output)? + overlay)
+}
+
 /// Whether this process/isolate has its models loaded (`/api/health`).
 pub fn models_loaded() -> bool {
     matches!(ENGINE.get(), Some(Ok(_)))

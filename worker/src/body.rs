@@ -3,9 +3,10 @@
 
 use std::time::Duration;
 
+use edgecat::budget::Reservation;
 use edgecat::input::{self, Part};
 use edgecat::ApiError;
-use futures_util::future::select;
+use futures_util::future::{select, Either};
 use futures_util::StreamExt;
 use wasm_bindgen::JsCast;
 use worker::{ByteStream, Delay, Request};
@@ -42,32 +43,82 @@ pub async fn drain(mut stream: ByteStream, declared_length: Option<&str>) {
     let _ = select(discard, timeout).await;
 }
 
+/// How long an upload may take: with no data at all for `idle_ms`, or in
+/// all for more than `total_ms`, it is answered 408 and everything it held
+/// is dropped (the rest of the upload is cancelled, not read).
+#[derive(Debug, Clone, Copy)]
+pub struct Deadlines {
+    pub idle_ms: u64,
+    pub total_ms: u64,
+}
+
 /// Stream the body, failing as soon as it passes the limit (a chunked upload
-/// declares no length).
-pub async fn read_limited(req: &mut Request) -> std::result::Result<Vec<u8>, ApiError> {
+/// declares no length), stalls or takes too long. Every byte is reserved
+/// from the isolate's memory budget before it is held (`held` grows with
+/// the body; waiting for room if need be).
+pub async fn read_limited(
+    req: &mut Request,
+    held: &mut Reservation<'_>,
+    deadlines: Deadlines,
+    admission: crate::admission::Admission,
+) -> std::result::Result<Vec<u8>, ApiError> {
     let mut stream = req.stream().map_err(|e| ApiError::BadRequest(format!("no body: {e}")))?;
     let mut body = Vec::new();
-    while let Some(chunk) = stream.next().await {
+    // workerd's clock moves on at each I/O: each chunk's arrival is one.
+    let started = js_sys::Date::now();
+    loop {
+        let left = deadlines.total_ms.saturating_sub((js_sys::Date::now() - started) as u64);
+        let wait = deadlines.idle_ms.min(left).max(1);
+        let chunk = match select(stream.next(), Delay::from(Duration::from_millis(wait))).await {
+            Either::Left((Some(chunk), _)) => chunk,
+            Either::Left((None, _)) => break,
+            // Dropping the stream (on return) cancels the rest of the upload.
+            Either::Right(_) if wait < deadlines.idle_ms => return Err(too_slow(deadlines, body.len())),
+            Either::Right(_) => return Err(stalled(deadlines, body.len())),
+        };
         let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("reading the body failed: {e}")))?;
-        body.extend_from_slice(&chunk);
-        if body.len() as u64 > input::MAX_BODY_BYTES {
-            let err = input::check_length(body.len() as u64).unwrap_err();
+        if body.len() as u64 + chunk.len() as u64 > input::MAX_BODY_BYTES {
+            let err = input::check_length(body.len() as u64 + chunk.len() as u64).unwrap_err();
             drain(stream, None).await;
             return Err(err);
+        }
+        admission.admit(held, (body.len() + chunk.len()) as u64).await?;
+        body.extend_from_slice(&chunk);
+        if (js_sys::Date::now() - started) as u64 > deadlines.total_ms {
+            return Err(too_slow(deadlines, body.len()));
         }
     }
     input::check_length(body.len() as u64)?;
     Ok(body)
 }
 
+fn stalled(d: Deadlines, got: usize) -> ApiError {
+    ApiError::RequestTimeout(format!(
+        "the upload stalled: no data for {} s after {got} bytes; send it again",
+        d.idle_ms as f64 / 1000.0
+    ))
+}
+
+fn too_slow(d: Deadlines, got: usize) -> ApiError {
+    ApiError::RequestTimeout(format!(
+        "the upload did not finish within {} s ({got} bytes arrived); send it again, or a smaller photo",
+        d.total_ms as f64 / 1000.0
+    ))
+}
+
 /// The runtime's own multipart parser, read in field order (the two-file
 /// form of the tutorial depends on order).
-pub async fn read_parts(req: &mut Request) -> std::result::Result<Vec<Part>, ApiError> {
+pub async fn read_parts(
+    req: &mut Request,
+    held: &mut Reservation<'_>,
+    deadlines: Deadlines,
+    admission: crate::admission::Admission,
+) -> std::result::Result<Vec<Part>, ApiError> {
     let bad = |what: &str| ApiError::BadRequest(format!("malformed multipart body: {what}"));
     // The body goes through the same streamed limit as a raw photo first: a
     // chunked upload declares no length, and formData() would read it all.
     let content_type = header(req.headers(), "Content-Type").unwrap_or_default();
-    let body = js_sys::Uint8Array::from(&read_limited(req).await?[..]);
+    let body = js_sys::Uint8Array::from(&read_limited(req, held, deadlines, admission).await?[..]);
     let headers = web_sys::Headers::new().map_err(|_| bad("headers"))?;
     headers.set("Content-Type", &content_type).map_err(|_| bad("Content-Type"))?;
     let init = web_sys::ResponseInit::new();

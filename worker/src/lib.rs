@@ -2,6 +2,7 @@
 //! and core results (or `ApiError`s) into HTTP responses. Everything that can
 //! be decided without the runtime lives in the core crate.
 
+use edgecat::budget::{self, Reservation};
 use edgecat::cors::CorsPolicy;
 use edgecat::input::{self, BodyKind, Upload};
 use edgecat::routes::{self, Endpoint, Route};
@@ -9,8 +10,11 @@ use edgecat::{info, pipeline, ApiError};
 use wasm_bindgen::JsCast;
 use worker::{event, Context, Env, Headers, Request, Response, Result};
 
+mod admission;
 mod body;
 mod http;
+use admission::Admission;
+use body::Deadlines;
 use http::Reply;
 
 /// Runs once per isolate, before its first request. The models load here:
@@ -62,7 +66,7 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
         Ok(Route::Preflight(endpoint)) => {
             Reply::empty(204).headers(cors.preflight_headers(origin.as_deref(), endpoint.methods()))
         }
-        Ok(Route::Call(endpoint)) => match call(endpoint, &mut req).await {
+        Ok(Route::Call(endpoint)) => match call(endpoint, &mut req, &Limits::from_env(&env)).await {
             Ok(reply) => reply,
             Err(err) => Reply::error(&err),
         },
@@ -90,7 +94,30 @@ fn var(env: &Env, name: &str) -> Option<String> {
     env.var(name).ok().map(|v| v.to_string())
 }
 
-async fn call(endpoint: Endpoint, req: &mut Request) -> std::result::Result<Reply, ApiError> {
+/// The limits a request is held to, each a `[vars]` entry of wrangler.toml
+/// (milliseconds) with a default that suits a person on a slow link.
+struct Limits {
+    deadlines: Deadlines,
+    admission: Admission,
+}
+
+impl Limits {
+    fn from_env(env: &Env) -> Limits {
+        let ms = |name: &str, default: u64| var(env, name).and_then(|v| v.trim().parse().ok()).unwrap_or(default);
+        Limits {
+            deadlines: Deadlines {
+                idle_ms: ms("UPLOAD_IDLE_TIMEOUT_MS", 10_000),
+                total_ms: ms("UPLOAD_TIMEOUT_MS", 60_000),
+            },
+            admission: Admission { max_wait_ms: ms("QUEUE_WAIT_MS", 10_000) },
+        }
+    }
+}
+
+async fn call(endpoint: Endpoint, req: &mut Request, limits: &Limits) -> std::result::Result<Reply, ApiError> {
+    // What this request holds in the isolate's memory; given back when it
+    // ends, whichever way.
+    let mut held = budget::ISOLATE.reservation();
     match endpoint {
         Endpoint::Health => {
             let mut body = info::health();
@@ -99,10 +126,16 @@ async fn call(endpoint: Endpoint, req: &mut Request) -> std::result::Result<Repl
             body["wasm_memory_bytes"] = wasm_memory_bytes().into();
             body["instance_requests"] = SERVED.load(std::sync::atomic::Ordering::Relaxed).into();
             body["models_loaded"] = pipeline::models_loaded().into();
+            body["memory_budget"] = serde_json::json!({
+                "capacity_bytes": budget::ISOLATE.capacity(),
+                "held_bytes": budget::ISOLATE.held(),
+                "peak_held_bytes": budget::ISOLATE.peak(),
+            });
             Ok(Reply::json(200, &body))
         }
         Endpoint::Models => Ok(Reply::json(200, &info::models())),
         Endpoint::Warm => {
+            limits.admission.admit(&mut held, pipeline::WARM_UP_BYTES).await?;
             let w = pipeline::warm()?;
             let body = serde_json::json!({
                 "models_loaded": true, "model_load_ms": w.model_load_ms, "warm_up_ms": w.warm_up_ms,
@@ -116,7 +149,8 @@ async fn call(endpoint: Endpoint, req: &mut Request) -> std::result::Result<Repl
             Ok(Reply::json(200, &serde_json::json!({ "model_load_ms": engine.load_ms })))
         }
         Endpoint::Detect => {
-            let upload = read_upload(req).await?;
+            let upload = read_upload(req, &mut held, limits).await?;
+            limits.admission.hold_exactly(&mut held, pipeline::memory_need(&upload, None)?).await?;
             yield_to_runtime().await;
             let detection = pipeline::detect(&upload.photo)?;
             let timing = detection.timings_ms.server_timing();
@@ -129,7 +163,8 @@ async fn call(endpoint: Endpoint, req: &mut Request) -> std::result::Result<Repl
             });
             let accept = header(req.headers(), "Accept");
             let format = pipeline::output_format(query.as_deref(), accept.as_deref())?;
-            let upload = read_upload(req).await?;
+            let upload = read_upload(req, &mut held, limits).await?;
+            limits.admission.hold_exactly(&mut held, pipeline::memory_need(&upload, Some(format))?).await?;
             yield_to_runtime().await;
             let out = pipeline::hipsterize(&upload, format)?;
             Ok(Reply::bytes(200, out.format.content_type(), out.bytes).headers(vec![
@@ -141,14 +176,21 @@ async fn call(endpoint: Endpoint, req: &mut Request) -> std::result::Result<Repl
 }
 
 /// Read the photo (and overlay/style) from the request, enforcing the body
-/// limit before and while reading.
-async fn read_upload(req: &mut Request) -> std::result::Result<Upload, ApiError> {
+/// limit and the deadlines before and while reading, and reserving what it
+/// declares before a byte is read: a burst of big uploads queues here.
+async fn read_upload(
+    req: &mut Request,
+    held: &mut Reservation<'_>,
+    limits: &Limits,
+) -> std::result::Result<Upload, ApiError> {
     let headers = req.headers();
     let kind = input::body_kind(header(headers, "Content-Type").as_deref())?;
-    input::check_declared_length(header(headers, "Content-Length").as_deref())?;
+    let declared = input::check_declared_length(header(headers, "Content-Length").as_deref())?;
+    limits.admission.admit(held, budget::upfront_estimate(declared.unwrap_or(0))).await?;
+    let (deadlines, admission) = (limits.deadlines, limits.admission);
     match kind {
-        BodyKind::Image => Ok(Upload { photo: body::read_limited(req).await?, ..Upload::default() }),
-        BodyKind::Multipart => input::upload_from_parts(body::read_parts(req).await?),
+        BodyKind::Image => Ok(Upload { photo: body::read_limited(req, held, deadlines, admission).await?, ..Upload::default() }),
+        BodyKind::Multipart => input::upload_from_parts(body::read_parts(req, held, deadlines, admission).await?),
     }
 }
 

@@ -1,0 +1,150 @@
+// Reliability under concurrent traffic, on its own `wrangler dev` with short
+// upload deadlines: stalled and trickled uploads get 408 and free what they
+// held; bursts of concurrent large uploads mixed with small ones are either
+// answered correctly or told 503 `busy`, and the isolate's Wasm memory stays
+// within the 128 MB a Worker has.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { ROOT, SHARED, startWorker } from '../harness.mjs';
+import { decodeImage, encodeJpeg, imageSize } from '../images.mjs';
+
+const IDLE_MS = 1500;
+const TOTAL_MS = 4000;
+const LIMIT_BYTES = 128 * 1024 * 1024;
+const CAT = fs.readFileSync(path.join(SHARED, 'data/cat-photos/kairess_022.jpg'));
+let worker;
+
+before(async () => {
+  worker = await startWorker({
+    vars: { UPLOAD_IDLE_TIMEOUT_MS: String(IDLE_MS), UPLOAD_TIMEOUT_MS: String(TOTAL_MS), EDGECAT_TEST_ROUTES: '1' },
+  });
+});
+after(() => worker?.stop());
+
+const health = async () => (await fetch(`${worker.url}/api/health`)).json();
+
+/**
+ * A raw HTTP/1.1 upload whose body is sent by `feed(socket)`; resolves with
+ * the status line, headers and body of the answer, and when it came.
+ */
+function rawUpload(length, feed) {
+  const { hostname, port } = new URL(worker.url);
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    const socket = net.connect(Number(port), hostname);
+    let answer = '';
+    let timer;
+    socket.on('connect', () => {
+      socket.write(`POST /api/detect HTTP/1.1\r\nHost: ${hostname}:${port}\r\nContent-Type: image/jpeg\r\nContent-Length: ${length}\r\n\r\n`);
+      timer = feed(socket);
+    });
+    socket.on('data', (d) => {
+      answer += d.toString('latin1');
+      const head = answer.indexOf('\r\n\r\n');
+      const len = Number((answer.match(/content-length:\s*(\d+)/i) || [])[1]);
+      if (head >= 0 && answer.length >= head + 4 + (len || 0)) {
+        clearInterval(timer);
+        socket.destroy();
+        resolve({ status: Number(answer.split(' ')[1]), head: answer.slice(0, head), body: answer.slice(head + 4), ms: Date.now() - started });
+      }
+    });
+    socket.on('error', (e) => { clearInterval(timer); reject(e); });
+    setTimeout(() => { clearInterval(timer); socket.destroy(); reject(new Error(`no answer in 20 s: ${answer.slice(0, 200)}`)); }, 20_000).unref();
+  });
+}
+
+test('a stalled upload gets 408 request_timeout after the idle limit, and frees what it held', async () => {
+  const res = await rawUpload(CAT.length, (s) => { s.write(CAT.subarray(0, 4000)); });
+  assert.equal(res.status, 408, res.head);
+  const body = JSON.parse(res.body);
+  assert.equal(body.code, 'request_timeout');
+  assert.match(body.detail, /stalled/);
+  assert.ok(res.ms >= IDLE_MS - 100 && res.ms < IDLE_MS + 5000, `answered after ${res.ms} ms`);
+  const h = await health();
+  assert.equal(h.memory_budget.held_bytes, 0);
+});
+
+test('a trickled upload that never stalls gets 408 at the overall limit', async () => {
+  let sent = 0;
+  const res = await rawUpload(CAT.length, (s) => setInterval(() => {
+    // 200 bytes every 300 ms: never idle for 1.5 s, never done in 4 s.
+    if (sent < CAT.length) s.write(CAT.subarray(sent, sent += 200));
+  }, 300));
+  assert.equal(res.status, 408, res.head);
+  const body = JSON.parse(res.body);
+  assert.equal(body.code, 'request_timeout');
+  assert.match(body.detail, /did not finish within 4 s/);
+  assert.ok(res.ms >= TOTAL_MS - 100 && res.ms < TOTAL_MS + 5000, `answered after ${res.ms} ms`);
+  assert.equal((await health()).memory_budget.held_bytes, 0);
+});
+
+/**
+ * A large valid photo: the bench cat scaled up 4× (to ~4000×3000), with
+ * pixel noise so the JPEG stays large (~4–8 MB), made once per checkout.
+ */
+function bigCat() {
+  const file = path.join(ROOT, 'target', 'test-cache', 'big-cat.jpg');
+  if (fs.existsSync(file)) return fs.readFileSync(file);
+  const src = decodeImage(CAT);
+  const k = 4;
+  const out = { width: src.width * k, height: src.height * k, data: Buffer.alloc(src.width * k * src.height * k * 4) };
+  let seed = 7;
+  for (let y = 0; y < out.height; y++) {
+    for (let x = 0; x < out.width; x++) {
+      const s = ((y / k | 0) * src.width + (x / k | 0)) * 4;
+      const d = (y * out.width + x) * 4;
+      for (let c = 0; c < 3; c++) {
+        seed = (seed * 1103515245 + 12345) >>> 0;
+        out.data[d + c] = Math.max(0, Math.min(255, src.data[s + c] + ((seed >>> 24) % 25) - 12));
+      }
+      out.data[d + 3] = 255;
+    }
+  }
+  const jpeg = encodeJpeg(out, 92);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, jpeg);
+  return jpeg;
+}
+
+async function hipsterize(photo) {
+  const res = await fetch(`${worker.url}/api/hipsterize`, { method: 'POST', body: photo, headers: { 'content-type': 'image/jpeg' } });
+  const bytes = Buffer.from(await res.arrayBuffer());
+  return { status: res.status, headers: res.headers, bytes };
+}
+
+test('bursts of concurrent large and small uploads: answered right or 503 busy, within 128 MB', { timeout: 240_000 }, async () => {
+  const big = bigCat();
+  const [bw, bh] = imageSize(big);
+  assert.ok(big.length > 3_000_000, `${big.length} bytes`);
+  const results = [];
+  for (let burst = 0; burst < 2; burst++) {
+    // 10 large and 10 small, interleaved, all at once.
+    const photos = Array.from({ length: 20 }, (_, i) => (i % 2 ? CAT : big));
+    const answers = await Promise.all(photos.map((p) => hipsterize(p).then((r) => ({ ...r, photo: p }))));
+    results.push(...answers);
+  }
+  let ok = 0, busy = 0;
+  for (const r of results) {
+    if (r.status === 503) {
+      const body = JSON.parse(r.bytes.toString());
+      assert.equal(body.code, 'busy', r.bytes.toString());
+      assert.ok(Number(r.headers.get('retry-after')) > 0);
+      busy++;
+      continue;
+    }
+    assert.equal(r.status, 200, r.bytes.toString().slice(0, 300));
+    assert.equal(r.headers.get('content-type'), 'image/jpeg');
+    assert.ok(Number(r.headers.get('x-cats-found')) >= 1);
+    assert.deepEqual(imageSize(r.bytes), r.photo === big ? [bw, bh] : imageSize(CAT));
+    ok++;
+  }
+  const h = await health();
+  console.log(`burst: ${ok} answered, ${busy} busy; Wasm memory ${(h.wasm_memory_bytes / 1e6).toFixed(1)} MB; budget peak ${(h.memory_budget.peak_held_bytes / 1e6).toFixed(1)} of ${(h.memory_budget.capacity_bytes / 1e6).toFixed(0)} MB`);
+  assert.ok(ok >= results.length / 2, `only ${ok} of ${results.length} answered`);
+  assert.ok(h.wasm_memory_bytes <= LIMIT_BYTES, `Wasm memory ${h.wasm_memory_bytes} B`);
+  assert.ok(h.memory_budget.peak_held_bytes <= h.memory_budget.capacity_bytes);
+  assert.equal(h.memory_budget.held_bytes, 0, 'every request gave its memory back');
+});

@@ -1,0 +1,62 @@
+//! Waiting for room in the isolate's memory budget (`edgecat::budget`): a
+//! request that does not fit waits its turn, a bounded time, then is
+//! answered 503 `busy` with `Retry-After`.
+
+use std::time::Duration;
+
+use edgecat::budget::Reservation;
+use edgecat::ApiError;
+use worker::Delay;
+
+/// How often a waiting request looks again: requests give memory back when
+/// they end, and only another request's end can make room.
+const STEP_MS: u64 = 20;
+/// What a 503 `busy` asks the client to wait: a photo takes tens of ms.
+const RETRY_AFTER_S: u32 = 2;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Admission {
+    /// How long a request may wait for room before it is answered 503.
+    pub max_wait_ms: u64,
+}
+
+impl Admission {
+    /// Hold exactly `total` bytes: give back any excess of an earlier
+    /// estimate, or grow, waiting for room if need be.
+    pub async fn hold_exactly(self, held: &mut Reservation<'_>, total: u64) -> Result<(), ApiError> {
+        held.shrink_to(total);
+        self.admit(held, total).await
+    }
+
+    /// Grow `held` to `total` bytes, waiting for room if need be.
+    pub async fn admit(self, held: &mut Reservation<'_>, total: u64) -> Result<(), ApiError> {
+        if held.try_grow_to(total) {
+            return Ok(());
+        }
+        if !held.can_ever_fit(total) {
+            return Err(ApiError::ImageTooLarge(format!(
+                "this request needs about {} MB; the worker has {} MB for all its requests",
+                total.div_ceil(1_000_000),
+                edgecat::budget::ISOLATE.capacity() / 1_000_000
+            )));
+        }
+        // First come, first served: the ticket keeps this request's place
+        // (others pass only with what leaves it room) until it is dropped.
+        let ticket = held.wait_in_line(total);
+        let mut waited = 0;
+        while waited < self.max_wait_ms {
+            Delay::from(Duration::from_millis(STEP_MS)).await;
+            waited += STEP_MS;
+            if held.try_grow_in_line(total, &ticket) {
+                return Ok(());
+            }
+        }
+        Err(ApiError::Busy {
+            detail: format!(
+                "the worker is busy: this photo needs {} MB of its memory, and other photos hold it; try again in {RETRY_AFTER_S} s",
+                total.div_ceil(1_000_000)
+            ),
+            retry_after_s: RETRY_AFTER_S,
+        })
+    }
+}
