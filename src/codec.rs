@@ -706,6 +706,23 @@ mod tests {
         assert!(decode_photo(&rle[..rle.len() - 3], None).unwrap_err().detail().contains("truncated"));
     }
 
+    /// Uploads are arbitrary bytes: the check never panics on corrupted
+    /// headers, lengths or markers (the fuzz targets reach it too).
+    #[test]
+    fn the_check_survives_corrupted_files() {
+        for (_, bytes) in complete_files() {
+            let format = image::guess_format(&bytes).unwrap();
+            for at in cuts(bytes.len()) {
+                for value in [0x00, 0xFF, bytes[at] ^ 0x80] {
+                    let mut bad = bytes.clone();
+                    bad[at] = value;
+                    let _ = check_complete(&bad, format);
+                    let _ = check_complete(&bad[..at + 1], format);
+                }
+            }
+        }
+    }
+
     /// Malformed in ways other than being short: the decoder's call, not
     /// reported as truncated.
     #[test]
