@@ -172,15 +172,25 @@ fn decode(bytes: &[u8], bounds: &Bounds, measure: Option<&mut u64>) -> Result<Op
     let reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| DecodeError::Bad(format!("the {what} could not be read: {e}")))?;
-    let format = reader.format();
-    match format {
-        Some(ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::WebP | ImageFormat::Gif | ImageFormat::Bmp) => {}
+    let format = match reader.format() {
+        Some(f @ (ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::WebP | ImageFormat::Gif | ImageFormat::Bmp)) => f,
         _ => {
             return Err(DecodeError::Bad(format!(
                 "the {what} is not a JPEG, PNG, WebP, GIF or BMP image"
             )))
         }
-    }
+    };
+    // A file cut short is refused as such, never decoded as if whole (some
+    // decoders fill in what is missing). Checked from the structure alone,
+    // after the header checks below (a bomb stays 413 even when it is only
+    // a header) and before any pixel is decoded; a decoder that fails on a
+    // file the check finds cut short says so too.
+    let truncated = |reason: String| DecodeError::Bad(truncated_detail(what, &reason));
+    let failed = |e: ImageError| match check_complete(bytes, format) {
+        Err(reason) => truncated(reason),
+        Ok(()) if ends_early(&e) => truncated("its image data ends early".into()),
+        Ok(()) => DecodeError::Bad(format!("the {what} could not be decoded: {e}")),
+    };
     let mut decoder = reader.into_decoder().map_err(|e| match e {
         // Some decoders refuse huge declared sizes themselves (on wasm32 the
         // png crate does, as the size overflows usize; the BMP decoder says
@@ -189,7 +199,7 @@ fn decode(bytes: &[u8], bounds: &Bounds, measure: Option<&mut u64>) -> Result<Op
         ImageError::Unsupported(ref u) if declares_too_large(u.kind()) => {
             DecodeError::TooLarge(format!("the {what} is too large to decode: {e}"))
         }
-        e => DecodeError::Bad(format!("the {what} could not be decoded: {e}")),
+        e => failed(e),
     })?;
     let (w, h) = decoder.dimensions();
     if w == 0 || h == 0 {
@@ -218,7 +228,7 @@ fn decode(bytes: &[u8], bounds: &Bounds, measure: Option<&mut u64>) -> Result<Op
             color: decoder.color_type(),
             quarter_turn: quarter_turn(orientation),
             body_bytes: bytes.len() as u64,
-            jpeg_input: format == Some(ImageFormat::Jpeg),
+            jpeg_input: format == ImageFormat::Jpeg,
         };
         let need = header.peak_bytes(output);
         if need > MEMORY_BUDGET {
@@ -236,10 +246,218 @@ fn decode(bytes: &[u8], bounds: &Bounds, measure: Option<&mut u64>) -> Result<Op
             return Ok(None);
         }
     }
-    let mut img = DynamicImage::from_decoder(decoder)
-        .map_err(|e| DecodeError::Bad(format!("the {what} could not be decoded: {e}")))?;
+    check_complete(bytes, format).map_err(truncated)?;
+    let mut img = DynamicImage::from_decoder(decoder).map_err(failed)?;
     img.apply_orientation(orientation);
     Ok(Some(img))
+}
+
+/// The detail of a refused truncated file (tests and clients match
+/// "truncated").
+fn truncated_detail(what: &str, reason: &str) -> String {
+    format!("the {what} is truncated: {reason} (an interrupted upload?)")
+}
+
+/// Whether a decoder's error is its input running out.
+fn ends_early(e: &ImageError) -> bool {
+    // ImageError's source() is that of the error it wraps, so an IoError's
+    // own kind is looked at first.
+    if let ImageError::IoError(io) = e {
+        return io.kind() == std::io::ErrorKind::UnexpectedEof;
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(err) = source {
+        if err.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::UnexpectedEof) {
+            return true;
+        }
+        source = err.source();
+    }
+    false
+}
+
+/// Whether a JPEG, PNG, GIF, WebP or BMP file holds all of its image data,
+/// judged from its structure alone (markers, chunks, blocks and declared
+/// sizes; no pixel is decoded). `Err` says where a file that was cut short
+/// ends. Only truncation is judged: a file malformed in other ways passes,
+/// and its decoder reports it. Trailing bytes after the end are allowed
+/// (some cameras append data).
+pub fn check_complete(bytes: &[u8], format: ImageFormat) -> Result<(), String> {
+    match format {
+        ImageFormat::Jpeg => jpeg_complete(bytes),
+        ImageFormat::Png => png_complete(bytes),
+        ImageFormat::Gif => gif_complete(bytes),
+        ImageFormat::WebP => webp_complete(bytes),
+        ImageFormat::Bmp => bmp_complete(bytes),
+        _ => Ok(()),
+    }
+}
+
+/// A JPEG must reach its end-of-image marker (FF D9) after its first scan
+/// (SOS). Marker segments are skipped by their lengths (an EXIF thumbnail's
+/// own FF D9 is inside one); in entropy-coded data a 0xFF byte is stuffed
+/// as FF 00 and restart markers are FF D0–D7, so FF D9 there is the end.
+/// Progressive JPEGs have several scans, with tables between them: the walk
+/// goes on to the EOI after the last.
+fn jpeg_complete(b: &[u8]) -> Result<(), String> {
+    let mut scanned = false;
+    let short = |scanned: bool| {
+        Err(if scanned {
+            "the JPEG ends inside its image data, before its end-of-image marker".to_string()
+        } else {
+            "the JPEG ends inside its headers, before its image data".to_string()
+        })
+    };
+    let mut i = 2;
+    loop {
+        // The next marker: entropy-coded data (or stray bytes) up to a 0xFF,
+        // then any fill bytes (0xFF repeated).
+        let Some(ff) = b.get(i..).and_then(|rest| rest.iter().position(|&x| x == 0xFF)) else {
+            return short(scanned);
+        };
+        i += ff;
+        while b.get(i + 1) == Some(&0xFF) {
+            i += 1;
+        }
+        let Some(&marker) = b.get(i + 1) else { return short(scanned) };
+        match marker {
+            // A stuffed 0xFF, a restart marker, TEM, another SOI: no length.
+            0x00 | 0x01 | 0xD0..=0xD8 => i += 2,
+            0xD9 => return Ok(()),
+            _ => {
+                let Some(len) = b.get(i + 2..i + 4).map(|l| u16::from_be_bytes([l[0], l[1]]) as usize) else {
+                    return short(scanned);
+                };
+                if i + 2 + len > b.len() {
+                    return short(scanned);
+                }
+                // A length under 2 is malformed, not short: the decoder's call.
+                if len < 2 {
+                    return Ok(());
+                }
+                i += 2 + len;
+                scanned |= marker == 0xDA;
+            }
+        }
+    }
+}
+
+/// A PNG's chunks (length, type, data, CRC) must fit in the file up to and
+/// including IEND.
+fn png_complete(b: &[u8]) -> Result<(), String> {
+    let mut i: u64 = 8;
+    let len = b.len() as u64;
+    loop {
+        let Some(head) = b.get(i as usize..i as usize + 8) else {
+            return Err("the PNG ends before its IEND chunk".into());
+        };
+        let size = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as u64;
+        let kind = &head[4..8];
+        let end = i + 12 + size;
+        if end > len {
+            return Err(if kind == b"IDAT" {
+                "the PNG ends inside its image data (IDAT), before its IEND chunk".into()
+            } else {
+                "the PNG ends inside a chunk, before its IEND chunk".into()
+            });
+        }
+        if kind == b"IEND" {
+            return Ok(());
+        }
+        i = end;
+    }
+}
+
+/// A GIF's blocks must all be there, up to its trailer (0x3B): header,
+/// logical screen descriptor and global colour table, then extensions and
+/// frames (descriptor, local colour table, LZW data), each with its data
+/// sub-blocks up to their terminator.
+fn gif_complete(b: &[u8]) -> Result<(), String> {
+    let colour_table = |flags: u8| if flags & 0x80 != 0 { 3 << ((flags & 7) + 1) } else { 0 };
+    /// Past the sub-blocks starting at `i` (sizes, then data; 0 ends them).
+    fn sub_blocks(b: &[u8], mut i: usize) -> Option<usize> {
+        loop {
+            let n = *b.get(i)? as usize;
+            i += 1 + n;
+            if n == 0 {
+                return Some(i);
+            }
+        }
+    }
+    let short = |inside: &str| Err(format!("the GIF ends {inside}, before its trailer"));
+    let Some(&flags) = b.get(10) else { return short("inside its header") };
+    let mut i = 13 + colour_table(flags);
+    loop {
+        let Some(&block) = b.get(i) else { return short("between its blocks") };
+        i = match block {
+            0x3B => return Ok(()),
+            // Extension: introducer, label, sub-blocks.
+            0x21 => match sub_blocks(b, i + 2) {
+                Some(end) => end,
+                None => return short("inside an extension block"),
+            },
+            // Image descriptor (10 bytes), local colour table, LZW minimum
+            // code size, the image data's sub-blocks.
+            0x2C => match b.get(i + 9).and_then(|&f| sub_blocks(b, i + 10 + colour_table(f) + 1)) {
+                Some(end) => end,
+                None => return short("inside its image data"),
+            },
+            // Not a block: malformed, not short; the decoder's call.
+            _ => return Ok(()),
+        };
+    }
+}
+
+/// A WebP must be as long as its RIFF header says, and its chunks must fit.
+fn webp_complete(b: &[u8]) -> Result<(), String> {
+    let u32_at = |i: usize| b.get(i..i + 4).map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]) as u64);
+    let len = b.len() as u64;
+    let Some(riff) = u32_at(4).map(|size| size + 8) else { return Err("the WebP ends inside its header".into()) };
+    if riff > len {
+        return Err(format!("the WebP is shorter than its RIFF header says ({len} of {riff} bytes)"));
+    }
+    let mut i: u64 = 12;
+    while i + 8 <= riff {
+        let size = u32_at(i as usize + 4).expect("within the file");
+        let end = i + 8 + size;
+        if end > len {
+            return Err("the WebP ends inside its image data".into());
+        }
+        i = end + (size & 1);
+    }
+    Ok(())
+}
+
+/// An uncompressed BMP's rows (each padded to 4 bytes, as the decoder reads
+/// them) must fit between the pixel data offset and the end of the file.
+/// RLE-compressed ones are left to the decoder, which fails at the end of
+/// the data (reported as truncated too).
+fn bmp_complete(b: &[u8]) -> Result<(), String> {
+    let u16_at = |i: usize| b.get(i..i + 2).map(|s| u16::from_le_bytes([s[0], s[1]]) as u64);
+    let u32_at = |i: usize| b.get(i..i + 4).map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]));
+    let (Some(offset), Some(header)) = (u32_at(10), u32_at(14)) else {
+        return Err("the BMP ends inside its header".into());
+    };
+    let fields = if header == 12 {
+        // BITMAPCOREHEADER: 16-bit sides, no compression.
+        (u16_at(18), u16_at(20), u16_at(24), Some(0))
+    } else {
+        let side = |i| u32_at(i).map(|v| (v as i32).unsigned_abs() as u64);
+        (side(18), side(22), u16_at(28), u32_at(30))
+    };
+    let (Some(w), Some(h), Some(bits), Some(compression)) = fields else {
+        return Err("the BMP ends inside its header".into());
+    };
+    // BI_RGB, BI_BITFIELDS, BI_ALPHABITFIELDS: rows of `bits` per pixel.
+    if !matches!(compression, 0 | 3 | 6) {
+        return Ok(());
+    }
+    let row = w.saturating_mul(bits).div_ceil(32) * 4;
+    let need = (offset as u64).saturating_add(row.saturating_mul(h));
+    let len = b.len() as u64;
+    if need > len {
+        return Err(format!("the BMP ends before its pixel data does ({len} of {need} bytes)"));
+    }
+    Ok(())
 }
 
 fn quarter_turn(o: Orientation) -> bool {
@@ -317,7 +535,236 @@ mod tests {
         assert_eq!(decode_overlay(b"hello, I am text").unwrap_err().code(), "bad_overlay");
         let mut truncated = png(&DynamicImage::new_rgb8(64, 64));
         truncated.truncate(truncated.len() / 2);
-        assert_eq!(decode_photo(&truncated, None).unwrap_err().code(), "bad_image");
+        let err = decode_photo(&truncated, None).unwrap_err();
+        assert_eq!(err.code(), "bad_image");
+        assert!(err.detail().contains("truncated"), "{err}");
+    }
+
+    // --- truncated files: one of each format, cut at every point ---------
+
+    /// A picture with detail in it, so the compressed data is not trivial.
+    fn picture(w: u32, h: u32) -> RgbImage {
+        RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 7 + y * 3) as u8, (x * y) as u8, (255 - 5 * y) as u8]))
+    }
+
+    fn encoded(img: &DynamicImage, format: ImageFormat) -> Vec<u8> {
+        let mut out = Vec::new();
+        img.write_to(&mut Cursor::new(&mut out), format).unwrap();
+        out
+    }
+
+    /// A JPEG as `encode` writes it (jpeg-encoder), optionally progressive,
+    /// with restart markers, or with an APP1 segment whose bytes hold a
+    /// (fake) thumbnail, FF D8 … FF D9, as EXIF thumbnails do.
+    fn jpeg(progressive: bool, restarts: u16, thumbnail: bool) -> Vec<u8> {
+        let img = picture(64, 48);
+        let mut out = Vec::new();
+        let mut encoder = jpeg_encoder::Encoder::new(&mut out, 80);
+        encoder.set_progressive(progressive);
+        encoder.set_restart_interval(restarts);
+        if thumbnail {
+            let mut app1 = b"Exif\0\0".to_vec();
+            app1.extend_from_slice(&[0xFF, 0xD8, 0xFF, 0xDB, 0x12, 0x34, 0xFF, 0xD9, 0, 0]);
+            encoder.add_app_segment(1, app1).unwrap();
+        }
+        encoder.encode(img.as_raw(), 64, 48, jpeg_encoder::ColorType::Rgb).unwrap();
+        out
+    }
+
+    fn shared(path: &str) -> Vec<u8> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared").join(path);
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    fn seed(name: &str) -> Vec<u8> {
+        std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/decode").join(name)).unwrap()
+    }
+
+    /// An 8-bit RLE (BI_RLE8) BMP, 4×2, two palette colours: the format the
+    /// structural check leaves to the decoder.
+    fn bmp_rle8() -> Vec<u8> {
+        let data = [4, 1, 0, 0, 4, 0, 0, 1]; // a run, end of row, a run, end of bitmap
+        let offset = 14 + 40 + 8;
+        let mut b = b"BM".to_vec();
+        b.extend_from_slice(&((offset + data.len()) as u32).to_le_bytes());
+        b.extend_from_slice(&0u32.to_le_bytes());
+        b.extend_from_slice(&(offset as u32).to_le_bytes());
+        for v in [40u32, 4, 2] {
+            b.extend_from_slice(&v.to_le_bytes());
+        }
+        b.extend_from_slice(&1u16.to_le_bytes()); // planes
+        b.extend_from_slice(&8u16.to_le_bytes()); // bits per pixel
+        for v in [1u32, data.len() as u32, 2835, 2835, 2, 0] {
+            b.extend_from_slice(&v.to_le_bytes()); // RLE8, size, resolution, colours used, important
+        }
+        b.extend_from_slice(&[0, 0, 0, 0, 255, 255, 255, 0]);
+        b.extend_from_slice(&data);
+        b
+    }
+
+    /// Every file a valid one of its format; the points to cut it at
+    /// (header, image data, just before its end marker or trailer) are all
+    /// of them from 12 bytes (where every format is recognised), in steps
+    /// through large files.
+    fn complete_files() -> Vec<(&'static str, Vec<u8>)> {
+        let rgb = DynamicImage::ImageRgb8(picture(40, 30));
+        let rgba = DynamicImage::ImageRgba8(DynamicImage::ImageRgb8(picture(40, 30)).into_rgba8());
+        let mut gif = Vec::new();
+        {
+            let frames = [0u8, 90].map(|shift| {
+                let frame = RgbaImage::from_fn(40, 30, |x, y| image::Rgba([(x as u8 * 6).wrapping_add(shift), y as u8 * 8, shift, 255]));
+                image::Frame::new(frame)
+            });
+            image::codecs::gif::GifEncoder::new(&mut gif).encode_frames(frames).unwrap();
+        }
+        vec![
+            ("baseline JPEG", jpeg(false, 0, false)),
+            ("progressive JPEG", jpeg(true, 0, false)),
+            ("JPEG with restart markers", jpeg(false, 2, false)),
+            ("JPEG with a thumbnail in APP1", jpeg(false, 0, true)),
+            ("progressive JPEG photo (10 scans)", shared("data/cat-face-boxes/hujingyu-yolo-catface/images/train_629.jpg")),
+            ("Pillow's progressive JPEG", seed("tiny-progressive.jpg")),
+            ("RGB PNG", png(&rgb)),
+            ("RGBA PNG", png(&rgba)),
+            ("two-frame GIF", gif),
+            ("lossless WebP", encoded(&rgba, ImageFormat::WebP)),
+            ("lossy WebP (Pillow's)", seed("tiny.webp")),
+            ("24-bit BMP", encoded(&rgb, ImageFormat::Bmp)),
+            ("32-bit BMP", encoded(&rgba, ImageFormat::Bmp)),
+            ("RLE8 BMP", bmp_rle8()),
+        ]
+    }
+
+    fn cuts(len: usize) -> impl Iterator<Item = usize> {
+        let step = (len / 300).max(1);
+        (12..len).filter(move |&k| k < 400 || k + 64 > len || k % step == 0)
+    }
+
+    #[test]
+    fn complete_files_decode_and_pass_the_check() {
+        for (name, bytes) in complete_files() {
+            let format = image::guess_format(&bytes).unwrap();
+            assert_eq!(check_complete(&bytes, format), Ok(()), "{name}");
+            decode_photo(&bytes, None).unwrap_or_else(|e| panic!("{name}: {e}"));
+            // Trailing bytes after the end (cameras append data) are allowed.
+            let mut trailing = bytes.clone();
+            trailing.extend(std::iter::repeat_n(0xA5, 100));
+            assert_eq!(check_complete(&trailing, format), Ok(()), "{name} with trailing bytes");
+            if format == ImageFormat::Jpeg {
+                decode_photo(&trailing, None).unwrap_or_else(|e| panic!("{name} with trailing bytes: {e}"));
+            }
+        }
+    }
+
+    #[test]
+    fn truncated_photos_are_bad_image_saying_truncated() {
+        for (name, bytes) in complete_files() {
+            for cut in cuts(bytes.len()) {
+                let err = decode_photo(&bytes[..cut], None).unwrap_err();
+                assert_eq!(err.code(), "bad_image", "{name} cut at {cut} of {}: {err}", bytes.len());
+                assert!(err.detail().contains("truncated"), "{name} cut at {cut} of {}: {err}", bytes.len());
+            }
+        }
+    }
+
+    /// The structural check itself finds every cut (the RLE BMP aside: its
+    /// decoder does), before the decoder sees a pixel.
+    #[test]
+    fn the_check_finds_every_cut() {
+        for (name, bytes) in complete_files() {
+            if name == "RLE8 BMP" {
+                continue;
+            }
+            let format = image::guess_format(&bytes).unwrap();
+            for cut in cuts(bytes.len()) {
+                let reason = check_complete(&bytes[..cut], format).expect_err(&format!("{name} cut at {cut}"));
+                assert!(!reason.is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn where_a_jpeg_ends_is_said() {
+        let bytes = jpeg(false, 0, false);
+        let eoi = bytes.len() - 2;
+        assert_eq!(&bytes[eoi..], [0xFF, 0xD9]);
+        let sos = bytes.windows(2).position(|w| w == [0xFF, 0xDA]).unwrap();
+        let reason = |cut: usize| check_complete(&bytes[..cut], ImageFormat::Jpeg).unwrap_err();
+        assert!(reason(sos).contains("inside its headers"), "{}", reason(sos));
+        assert!(reason(sos + 20).contains("inside its image data"));
+        // Just before the end-of-image marker, and on its first byte.
+        assert!(reason(eoi).contains("before its end-of-image marker"));
+        assert!(reason(eoi + 1).contains("before its end-of-image marker"));
+        let detail = decode_photo(&bytes[..(sos + eoi) / 2], None).unwrap_err().detail();
+        assert_eq!(
+            detail,
+            "the photo is truncated: the JPEG ends inside its image data, before its end-of-image marker (an interrupted upload?)"
+        );
+    }
+
+    #[test]
+    fn truncated_overlays_are_bad_overlay_saying_truncated() {
+        let overlay = png(&DynamicImage::ImageRgba8(RgbaImage::from_fn(60, 20, |x, y| image::Rgba([x as u8, y as u8, 0, 128]))));
+        decode_overlay(&overlay).unwrap();
+        for cut in cuts(overlay.len()) {
+            let err = decode_overlay(&overlay[..cut]).unwrap_err();
+            assert_eq!(err.code(), "bad_overlay", "cut at {cut}: {err}");
+            assert!(err.detail().starts_with("the overlay is truncated: "), "cut at {cut}: {err}");
+        }
+    }
+
+    /// A header that lies about a huge size is still 413, even when no
+    /// pixel data follows it (checked before completeness).
+    #[test]
+    fn a_huge_header_alone_is_too_large_not_truncated() {
+        let mut bmp = encoded(&DynamicImage::ImageRgb8(picture(4, 4)), ImageFormat::Bmp);
+        bmp[18..22].copy_from_slice(&60_000i32.to_le_bytes());
+        bmp[22..26].copy_from_slice(&60_000i32.to_le_bytes());
+        assert_eq!(decode_photo(&bmp, None).unwrap_err().code(), "image_too_large");
+    }
+
+    #[test]
+    fn decoder_errors_at_the_end_of_the_input_say_truncated() {
+        let eof = ImageError::IoError(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "eof"));
+        assert!(ends_early(&eof));
+        let other = ImageError::IoError(std::io::Error::other("disk on fire"));
+        assert!(!ends_early(&other));
+        // The RLE BMP passes the structural check when cut; its decoder runs
+        // out of data.
+        let rle = bmp_rle8();
+        assert_eq!(check_complete(&rle[..rle.len() - 3], ImageFormat::Bmp), Ok(()));
+        assert!(decode_photo(&rle[..rle.len() - 3], None).unwrap_err().detail().contains("truncated"));
+    }
+
+    /// Uploads are arbitrary bytes: the check never panics on corrupted
+    /// headers, lengths or markers (the fuzz targets reach it too).
+    #[test]
+    fn the_check_survives_corrupted_files() {
+        for (_, bytes) in complete_files() {
+            let format = image::guess_format(&bytes).unwrap();
+            for at in cuts(bytes.len()) {
+                for value in [0x00, 0xFF, bytes[at] ^ 0x80] {
+                    let mut bad = bytes.clone();
+                    bad[at] = value;
+                    let _ = check_complete(&bad, format);
+                    let _ = check_complete(&bad[..at + 1], format);
+                }
+            }
+        }
+    }
+
+    /// Malformed in ways other than being short: the decoder's call, not
+    /// reported as truncated.
+    #[test]
+    fn malformed_is_not_truncated() {
+        // A JPEG segment length under 2.
+        assert_eq!(check_complete(&[0xFF, 0xD8, 0xFF, 0xE0, 0, 1, 0, 0], ImageFormat::Jpeg), Ok(()));
+        // A GIF with an unknown block where the next should be.
+        let mut gif = b"GIF89a".to_vec();
+        gif.extend_from_slice(&[1, 0, 1, 0, 0, 0, 0, 0x99]);
+        assert_eq!(check_complete(&gif, ImageFormat::Gif), Ok(()));
+        // Formats the check does not know.
+        assert_eq!(check_complete(b"II*\0", ImageFormat::Tiff), Ok(()));
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! - `engine`: the NNEF tars the worker runs are the converted ONNX, and
 //!   give the ONNX engine's outputs bit for bit;
 //! - `memory`: the pre-decode memory estimate against what is allocated;
-//! - `fuzz_regressions`: the fuzz seeds and found crashes, replayed.
+//! - `fuzz_regressions`: the fuzz seeds and found crashes, replayed;
+//! - `truncation`: the truncated-upload check on every photo in ../shared.
 
 #[path = "../../fuzz/checks.rs"]
 mod checks;
@@ -13,3 +14,4 @@ mod engine;
 mod fuzz_regressions;
 mod memory;
 mod models;
+mod truncation;

@@ -12,6 +12,9 @@ import { BASE, ROOT, SHARED } from '../harness.mjs';
 import { imageSize, pngHeaderOnly } from '../images.mjs';
 
 const fixture = (name) => fs.readFileSync(path.join(ROOT, 'tests/fixtures/hostile', name));
+// The fuzz seeds: 12×8 images of every accepted format (also from
+// scripts/make_fixtures.py), lossy and lossless WebP and a BMP among them.
+const seed = (name) => fs.readFileSync(path.join(ROOT, 'fuzz/seeds/decode', name));
 const CAT = fs.readFileSync(path.join(SHARED, 'data/cat-photos/kairess_001.jpg'));
 const MB = 1000 * 1000;
 // Planted in bodies: an error answer must never contain it (no echo).
@@ -253,25 +256,75 @@ hostile('an SVG with a script → 422 bad_image, not echoed', async () => {
 
 // --- truncated and lying images -----------------------------------------
 
-hostile('JPEG truncated inside its headers → 422 bad_image', async () => {
+// A file that ends before its image data does (an interrupted upload) is
+// refused, never decoded as if whole (some decoders fill in the rest).
+async function truncated(res, code = 'bad_image') {
+  const body = await problem(res, 422, code);
+  assert.match(body.detail, /truncated/);
+  return body;
+}
+
+hostile('JPEG truncated inside its headers → 422 bad_image, truncated', async () => {
   const cut = CAT.subarray(0, jpegScanOffset(CAT) - 10);
-  await problem(await post('/api/detect', cut, { 'content-type': 'image/jpeg' }), 422, 'bad_image');
+  await truncated(await post('/api/detect', cut, { 'content-type': 'image/jpeg' }));
 });
 
-hostile('JPEG truncated inside its scan decodes as far as it goes (as browsers show it) → 200', async () => {
-  // Half the entropy-coded data: the frame is complete in size, the rest grey.
+// It used to decode as far as it went, the rest grey, and be answered 200.
+hostile('JPEG truncated inside its scan → 422 bad_image, truncated (not decoded as if whole)', async () => {
   const cut = CAT.subarray(0, jpegScanOffset(CAT) + (CAT.length - jpegScanOffset(CAT)) / 2);
+  const body = await truncated(await post('/api/detect', cut, { 'content-type': 'image/jpeg' }));
+  assert.match(body.detail, /before its end-of-image marker/);
+});
+
+hostile('JPEG cut just before its end-of-image marker → 422 bad_image, truncated', async () => {
+  assert.deepEqual([...CAT.subarray(-2)], [0xff, 0xd9], 'the photo ends with its EOI');
+  await truncated(await post('/api/detect', CAT.subarray(0, CAT.length - 2), { 'content-type': 'image/jpeg' }));
+});
+
+hostile('JPEG with 100 bytes after its end-of-image marker → 200 (cameras append data)', async () => {
+  const trailing = Buffer.concat([CAT, Buffer.alloc(100, 0xa5)]);
   const [w, h] = imageSize(CAT);
-  await detected(await post('/api/detect', cut, { 'content-type': 'image/jpeg' }), w, h);
+  await detected(await post('/api/detect', trailing, { 'content-type': 'image/jpeg' }), w, h);
 });
 
-hostile('PNG truncated in its pixel data → 422 bad_image', async () => {
+hostile('PNG truncated in its pixel data → 422 bad_image, truncated', async () => {
   const png = fixture('rgb16.png');
-  await problem(await post('/api/detect', png.subarray(0, png.length / 2), { 'content-type': 'image/png' }), 422, 'bad_image');
+  await truncated(await post('/api/detect', png.subarray(0, png.length / 2), { 'content-type': 'image/png' }));
 });
 
-hostile('PNG signature only → 422 bad_image', async () => {
-  await problem(await post('/api/detect', Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), { 'content-type': 'image/png' }), 422, 'bad_image');
+hostile('PNG cut before its IEND chunk → 422 bad_image, truncated', async () => {
+  const png = fixture('rgb16.png');
+  await truncated(await post('/api/detect', png.subarray(0, png.length - 12), { 'content-type': 'image/png' }));
+});
+
+hostile('PNG signature only → 422 bad_image, truncated', async () => {
+  await truncated(await post('/api/detect', Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), { 'content-type': 'image/png' }));
+});
+
+hostile('GIF truncated in its frames, or before its trailer → 422 bad_image, truncated', async () => {
+  const gif = fixture('animated.gif');
+  assert.equal(gif.at(-1), 0x3b, 'the GIF ends with its trailer');
+  for (const cut of [gif.length / 2, gif.length - 1]) {
+    await truncated(await post('/api/detect', gif.subarray(0, cut), { 'content-type': 'image/gif' }));
+  }
+});
+
+for (const name of ['tiny.webp', 'tiny-lossless.webp', 'tiny.bmp']) {
+  const type = name.endsWith('.bmp') ? 'image/bmp' : 'image/webp';
+  hostile(`${name} whole → 200; truncated in its image data → 422 bad_image, truncated`, async () => {
+    const file = seed(name);
+    await detected(await post('/api/detect', file, { 'content-type': type }), 12, 8);
+    for (const cut of [Math.floor(file.length / 2), file.length - 1]) {
+      await truncated(await post('/api/detect', file.subarray(0, cut), { 'content-type': type }));
+    }
+  });
+}
+
+hostile('a truncated overlay PNG → 422 bad_overlay, truncated', async () => {
+  const overlay = fs.readFileSync(path.join(SHARED, 'data/overlays/glup-tutorial_01_shades.png'));
+  const cut = overlay.subarray(0, overlay.length / 2);
+  const res = await post('/api/hipsterize', form([['cat', CAT, 'image/jpeg'], ['glasses', cut, 'image/png']]));
+  await truncated(res, 'bad_overlay');
 });
 
 hostile('PNG declaring 60,000×60,000 (decompression bomb) → 413 image_too_large', async () => {
