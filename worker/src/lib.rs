@@ -11,6 +11,7 @@ use worker::{event, Context, Env, Headers, Request, Response, Result};
 
 mod body;
 mod http;
+mod limits;
 use http::Reply;
 
 /// Runs once per isolate, before its first request. The models load here:
@@ -62,7 +63,7 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
         Ok(Route::Preflight(endpoint)) => {
             Reply::empty(204).headers(cors.preflight_headers(origin.as_deref(), endpoint.methods()))
         }
-        Ok(Route::Call(endpoint)) => match call(endpoint, &mut req).await {
+        Ok(Route::Call(endpoint)) => match call(endpoint, &mut req, &env).await {
             Ok(reply) => reply,
             Err(err) => Reply::error(&err),
         },
@@ -90,7 +91,9 @@ fn var(env: &Env, name: &str) -> Option<String> {
     env.var(name).ok().map(|v| v.to_string())
 }
 
-async fn call(endpoint: Endpoint, req: &mut Request) -> std::result::Result<Reply, ApiError> {
+async fn call(endpoint: Endpoint, req: &mut Request, env: &Env) -> std::result::Result<Reply, ApiError> {
+    // The abuse limit, first: before the body is read or a pixel decoded.
+    limits::check(env, endpoint, req.headers()).await?;
     match endpoint {
         Endpoint::Health => {
             let mut body = info::health();
