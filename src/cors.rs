@@ -9,7 +9,8 @@ pub enum CorsPolicy {
 }
 
 pub const ALLOW_HEADERS: &str = "Content-Type, Accept";
-pub const EXPOSE_HEADERS: &str = "Server-Timing, X-Cats-Found, Content-Length";
+/// Retry-After: a page on another origin reads it from a 429 (and a 503).
+pub const EXPOSE_HEADERS: &str = "Server-Timing, X-Cats-Found, Content-Length, Retry-After";
 pub const MAX_AGE: &str = "86400";
 
 impl CorsPolicy {

@@ -15,6 +15,7 @@ pub mod models;
 pub mod overlay;
 pub mod pipeline;
 pub mod preprocess;
+pub mod ratelimit;
 pub mod reader;
 pub mod routes;
 

@@ -29,6 +29,9 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  * `probe: null` returns at once, without waiting: the bench then times the
  * start itself, from `spawnedAt` (performance.now() just before the spawn).
  * `config` is another wrangler.toml (the bench compares builds with it).
+ * The abuse limit is off (RATE_LIMIT=off) unless `vars` turns it on: every
+ * suite, bench and load run sends far more photos than a person does
+ * (tests/http/ratelimit.test.mjs turns it on, with its own config).
  * Returns { url, stop(), log(), pid, inspectorPort, spawnedAt, exited() }.
  */
 export async function startWorker({ vars = {}, timeoutMs = 90_000, probe = '/api/health', config } = {}) {
@@ -40,7 +43,7 @@ export async function startWorker({ vars = {}, timeoutMs = 90_000, probe = '/api
     '--inspector-port', String(inspector),
     '--show-interactive-dev-session=false', '--log-level', process.env.EDGECAT_WRANGLER_LOG_LEVEL || 'warn',
   ];
-  for (const [k, v] of Object.entries(vars)) args.push('--var', `${k}:${v}`);
+  for (const [k, v] of Object.entries({ RATE_LIMIT: 'off', ...vars })) args.push('--var', `${k}:${v}`);
   if (config) args.push('--config', config);
   let output = '';
   // Own process group, so stop() ends wrangler and the workerd it spawned.

@@ -34,6 +34,8 @@ const TEXT = {
   noOverlay: 'Upload your own sunglasses PNG first, or pick one of the built-in styles.',
   offline: 'Could not reach the edgecat server. Check your connection and try again.',
   timeout: (s) => `The server did not answer within ${s} seconds. Please try again, perhaps with a smaller photo.`,
+  // 429: Retry-After says how long (the worker sends 60 s).
+  rateLimited: (s) => `That is a lot of photos in a short time. Please wait ${s > 0 && s !== 60 ? `${s} seconds` : 'a minute'} and try again.`,
   generic: (status) => `Something went wrong on our side${status ? ` (error ${status})` : ''}. Please try again in a moment.`,
 };
 
@@ -263,6 +265,9 @@ async function problemMessage(res) {
   } catch { /* not JSON after all */ }
   if (!code && res.status === 413) code = 'payload_too_large';
   if (!code && res.status === 415) code = 'unsupported_media_type';
+  if (code === 'rate_limited' || (!code && res.status === 429)) {
+    return TEXT.rateLimited(Math.ceil(Number(res.headers.get('retry-after'))));
+  }
   return MESSAGES[code] || TEXT.generic(res.status);
 }
 

@@ -216,6 +216,9 @@ test('every error code, network failure and timeout read as plain sentences', T,
   let answer = null;
   await page.route('**/api/hipsterize', (route) => answer(route));
   await page.goto(`${BASE}/`);
+  // The page states the abuse limit (its number is checked against
+  // wrangler.toml natively, in src/ratelimit.rs).
+  assert.match(await page.textContent(tid('fair-use')), /up to \d+ photos a minute/);
   await page.setInputFiles(tid('photo-input'), CAT);
   const cases = {
     no_cat_found: [422, /^No cat face found — try a photo where the cat faces the camera\.$/],
@@ -226,6 +229,7 @@ test('every error code, network failure and timeout read as plain sentences', T,
     bad_overlay: [422, /overlay must be an image.*PNG/],
     missing_field: [400, /did not reach the server/],
     bad_request: [400, /could not understand/],
+    rate_limited: [429, /^That is a lot of photos in a short time\. Please wait a minute and try again\.$/],
     internal_error: [500, /^Something went wrong on our side/],
     some_future_code: [503, /^Something went wrong on our side/],
   };
@@ -233,6 +237,7 @@ test('every error code, network failure and timeout read as plain sentences', T,
   for (const [code, [status, sentence]] of Object.entries(cases)) {
     answer = (route) => route.fulfill({
       status,
+      headers: { 'Retry-After': '60' },
       contentType: 'application/problem+json',
       body: JSON.stringify({ type: `https://edgecat.dev/problems/${code}`, title: 'T', status, detail: 'raw detail', code }),
     });

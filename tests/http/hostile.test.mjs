@@ -1,7 +1,8 @@
 // The hostile-input catalogue: broken, huge, odd and malicious requests, each
 // answered with the exact status and `code` the API contract (README) gives,
 // and after each one the worker still answers /api/health. Fixtures are from
-// scripts/make_fixtures.py (tests/fixtures/hostile) or built here.
+// scripts/make_fixtures.py (tests/fixtures/hostile) or built here. A flood
+// (429 rate_limited) is in ratelimit.test.mjs, on a worker of its own.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';

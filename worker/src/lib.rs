@@ -13,6 +13,7 @@ use worker::{event, Context, Env, Headers, Request, Response, Result};
 mod admission;
 mod body;
 mod http;
+mod limits;
 use admission::Admission;
 use body::Deadlines;
 use http::Reply;
@@ -66,7 +67,7 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
         Ok(Route::Preflight(endpoint)) => {
             Reply::empty(204).headers(cors.preflight_headers(origin.as_deref(), endpoint.methods()))
         }
-        Ok(Route::Call(endpoint)) => match call(endpoint, &mut req, &Limits::from_env(&env)).await {
+        Ok(Route::Call(endpoint)) => match call(endpoint, &mut req, &env).await {
             Ok(reply) => reply,
             Err(err) => Reply::error(&err),
         },
@@ -96,15 +97,15 @@ fn var(env: &Env, name: &str) -> Option<String> {
 
 /// The limits a request is held to, each a `[vars]` entry of wrangler.toml
 /// (milliseconds) with a default that suits a person on a slow link.
-struct Limits {
+struct RequestLimits {
     deadlines: Deadlines,
     admission: Admission,
 }
 
-impl Limits {
-    fn from_env(env: &Env) -> Limits {
+impl RequestLimits {
+    fn from_env(env: &Env) -> RequestLimits {
         let ms = |name: &str, default: u64| var(env, name).and_then(|v| v.trim().parse().ok()).unwrap_or(default);
-        Limits {
+        RequestLimits {
             deadlines: Deadlines {
                 idle_ms: ms("UPLOAD_IDLE_TIMEOUT_MS", 10_000),
                 total_ms: ms("UPLOAD_TIMEOUT_MS", 60_000),
@@ -114,7 +115,10 @@ impl Limits {
     }
 }
 
-async fn call(endpoint: Endpoint, req: &mut Request, limits: &Limits) -> std::result::Result<Reply, ApiError> {
+async fn call(endpoint: Endpoint, req: &mut Request, env: &Env) -> std::result::Result<Reply, ApiError> {
+    // The abuse limit, first: before the body is read or a pixel decoded.
+    limits::check(env, endpoint, req.headers()).await?;
+    let limits = &RequestLimits::from_env(env);
     // What this request holds in the isolate's memory; given back when it
     // ends, whichever way.
     let mut held = budget::ISOLATE.reservation();
@@ -181,7 +185,7 @@ async fn call(endpoint: Endpoint, req: &mut Request, limits: &Limits) -> std::re
 async fn read_upload(
     req: &mut Request,
     held: &mut Reservation<'_>,
-    limits: &Limits,
+    limits: &RequestLimits,
 ) -> std::result::Result<Upload, ApiError> {
     let headers = req.headers();
     let kind = input::body_kind(header(headers, "Content-Type").as_deref())?;
