@@ -18,11 +18,17 @@ import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import WebSocket from 'ws';
-import { ROOT, SHARED, startWorker } from '../tests/harness.mjs';
+import { ROOT, SHARED, runtimeUrl, startWorker, workerdProcesses } from '../tests/harness.mjs';
+import { bigCatJpeg } from '../tests/images.mjs';
 
 const TOTAL = Number(process.env.LOAD_REQUESTS ?? 2000);
 const CONCURRENCY = Number(process.env.LOAD_CONCURRENCY ?? 16);
 const THREADS = 2;
+// After the wrk run: LOAD_BURSTS bursts of LOAD_BURST concurrent uploads,
+// half of them a ~7 MB, 12-megapixel cat photo, half a small one.
+const BURSTS = Number(process.env.LOAD_BURSTS ?? 3);
+const BURST = Number(process.env.LOAD_BURST ?? 16);
+const WASM_LIMIT_MB = 128;
 const share = Math.ceil(TOTAL / THREADS);
 
 const shared = (rel) => fs.readFileSync(path.join(SHARED, rel));
@@ -69,53 +75,6 @@ const specs = MIX.map(([method, route, type, body], i) => {
   fs.writeFileSync(file, Buffer.concat([Buffer.from(`${method}\n${route}\n${type}\n`), body]));
   return file;
 });
-
-/** The workerd processes wrangler started: the entry proxy and the worker. */
-function workerdProcesses(pgid, port) {
-  const found = [];
-  for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
-    try {
-      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(fields[2]) !== pgid) continue; // field 5: process group
-      const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-      if (!path.basename(cmd[0]).startsWith('workerd')) continue;
-      const role = cmd.some((a) => a.includes(`127.0.0.1:${port}`)) ? 'proxy' : 'worker';
-      found.push({ pid: Number(pid), role });
-    } catch { /* exited meanwhile */ }
-  }
-  return found;
-}
-
-/**
- * The loopback URL of the worker's own workerd socket: a listening TCP
- * socket owned by that process which answers /api/health as the worker.
- */
-async function runtimeUrl(pid, publicUrl) {
-  const inodes = new Set();
-  for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
-    try {
-      const m = fs.readlinkSync(`/proc/${pid}/fd/${fd}`).match(/^socket:\[(\d+)\]$/);
-      if (m) inodes.add(m[1]);
-    } catch { /* closed meanwhile */ }
-  }
-  const ports = [];
-  for (const line of fs.readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
-    const f = line.trim().split(/\s+/);
-    // local address 0100007F:PORT (127.0.0.1), state 0A (LISTEN), inode
-    if (f.length > 9 && f[1].startsWith('0100007F:') && f[3] === '0A' && inodes.has(f[9])) ports.push(parseInt(f[1].split(':')[1], 16));
-  }
-  for (const port of ports) {
-    const url = `http://127.0.0.1:${port}`;
-    if (url === publicUrl) continue;
-    try {
-      const res = await fetch(`${url}/api/health`);
-      const body = await res.json();
-      if (res.ok && 'instance_requests' in body) return url;
-    } catch { /* not this one */ }
-  }
-  throw new Error(`no workerd socket of pid ${pid} answers /api/health (ports ${ports})`);
-}
 
 /**
  * The worker's V8 heap through wrangler's inspector proxy
@@ -232,7 +191,38 @@ try {
   const resets = series.filter((m, k) => k > 0 && m.instance_requests < series[k - 1].instance_requests / 2).length;
   console.log(`load: Wasm instance replaced ${resets} time(s) between samples`);
 
+  // Concurrent large uploads: each answered (200) or told to come back
+  // (503 busy), and the Wasm heap within the isolate's 128 MB.
+  const small = shared('data/cat-photos/kairess_022.jpg');
+  const big = bigCatJpeg(small, path.join(ROOT, 'target', 'test-cache', 'big-cat.jpg'));
+  const burstStatuses = {};
+  const burstStart = performance.now();
+  for (let b = 0; b < BURSTS; b++) {
+    const answers = await Promise.all(Array.from({ length: BURST }, async (_, i) => {
+      const photo = i % 2 ? small : big;
+      try {
+        const res = await fetch(`${target}/api/hipsterize`, { method: 'POST', body: photo, headers: { 'content-type': 'image/jpeg' } });
+        const text = Buffer.from(await res.arrayBuffer()).toString();
+        // A 503 is only fine as the worker's own `busy`, not a proxy failure.
+        const status = res.status === 503 && !text.includes('"code":"busy"') ? '503 (not busy)' : res.status;
+        return `${photo === big ? 'large' : 'small'} ${status}`;
+      } catch (e) { return `${photo === big ? 'large' : 'small'} socket error ${e.cause?.code ?? e.message}`; }
+    }));
+    for (const a of answers) burstStatuses[a] = (burstStatuses[a] ?? 0) + 1;
+  }
+  const burstSecs = (performance.now() - burstStart) / 1000;
+  const afterBursts = await memory(worker.url, procs, v8);
+  const budget = (await (await fetch(`${worker.url}/api/health`)).json()).memory_budget;
+  console.log(`load: ${BURSTS} bursts of ${BURST} concurrent uploads (half ${(big.length / 1e6).toFixed(1)} MB, 12 MP) in ${burstSecs.toFixed(1)} s: ${Object.entries(burstStatuses).sort().map(([k, n]) => `${k}: ${n}`).join(', ')}`);
+  // A build from before the memory budget (EDGECAT_WRANGLER_CONFIG) has none.
+  const budgetText = budget ? `; memory budget peak ${(budget.peak_held_bytes / 2 ** 20).toFixed(1)} of ${(budget.capacity_bytes / 2 ** 20).toFixed(1)} MiB, ${budget.held_bytes} B still held` : '; no memory budget in this build';
+  console.log(`load: Wasm memory after the bursts (its peak: it never shrinks) ${afterBursts.wasm_MB.toFixed(1)} MiB of ${WASM_LIMIT_MB}${budgetText}`);
+
   const problems = [];
+  const badBurst = Object.entries(burstStatuses).filter(([k]) => !/ (200|503)$/.test(k));
+  if (badBurst.length) problems.push(`concurrent large uploads answered ${badBurst.map(([k, n]) => `${k} ×${n}`).join(', ')}`);
+  if (afterBursts.wasm_MB > WASM_LIMIT_MB) problems.push(`Wasm memory reached ${afterBursts.wasm_MB.toFixed(1)} MiB, over the isolate's ${WASM_LIMIT_MB} MB`);
+  if (budget && budget.held_bytes !== 0) problems.push(`${budget.held_bytes} B of the memory budget still held after the bursts`);
   if (fiveXX > 0) problems.push(`${fiveXX} answers were 5xx (${proxy503} of them the ProxyWorker's)`);
   if (socketErrors > 0) problems.push(`${socketErrors} socket errors`);
   if (r.requests < TOTAL) problems.push(`only ${r.requests} of ${TOTAL} answers`);

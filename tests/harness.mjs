@@ -1,6 +1,7 @@
 // Starts the built worker under `wrangler dev` (workerd) on free loopback
 // ports, waits until it answers, and stops exactly the processes it started.
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -83,3 +84,63 @@ export async function startWorker({ vars = {}, timeoutMs = 90_000, probe = '/api
 
 /** The worker under test: started by run-http.mjs, URL in EDGECAT_URL. */
 export const BASE = process.env.EDGECAT_URL;
+
+/** The workerd processes wrangler started: the entry proxy and the worker. */
+export function workerdProcesses(pgid, port) {
+  const found = [];
+  for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[2]) !== pgid) continue; // field 5: process group
+      const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      if (!path.basename(cmd[0]).startsWith('workerd')) continue;
+      const role = cmd.some((a) => a.includes(`127.0.0.1:${port}`)) ? 'proxy' : 'worker';
+      found.push({ pid: Number(pid), role });
+    } catch { /* exited meanwhile */ }
+  }
+  return found;
+}
+
+/**
+ * The loopback URL of the worker's own workerd socket: a listening TCP
+ * socket owned by that process which answers /api/health as the worker.
+ */
+export async function runtimeUrl(pid, publicUrl) {
+  const inodes = new Set();
+  for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const m = fs.readlinkSync(`/proc/${pid}/fd/${fd}`).match(/^socket:\[(\d+)\]$/);
+      if (m) inodes.add(m[1]);
+    } catch { /* closed meanwhile */ }
+  }
+  const ports = [];
+  for (const line of fs.readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    // local address 0100007F:PORT (127.0.0.1), state 0A (LISTEN), inode
+    if (f.length > 9 && f[1].startsWith('0100007F:') && f[3] === '0A' && inodes.has(f[9])) ports.push(parseInt(f[1].split(':')[1], 16));
+  }
+  for (const port of ports) {
+    const url = `http://127.0.0.1:${port}`;
+    if (url === publicUrl) continue;
+    try {
+      const res = await fetch(`${url}/api/health`);
+      const body = await res.json();
+      if (res.ok && 'instance_requests' in body) return url;
+    } catch { /* not this one */ }
+  }
+  throw new Error(`no workerd socket of pid ${pid} answers /api/health (ports ${ports})`);
+}
+
+/**
+ * The worker's own workerd socket for a worker from startWorker: requests
+ * sent there skip wrangler's ProxyWorker, whose own 503s ("Your worker
+ * restarted mid-request", when its hop to workerd fails under a burst of
+ * big uploads) are local tooling, not the worker's answers.
+ */
+export async function directUrl(worker) {
+  const procs = workerdProcesses(worker.pid, new URL(worker.url).port);
+  const runtime = procs.find((p) => p.role === 'worker');
+  if (!runtime) throw new Error(`no worker workerd in ${JSON.stringify(procs)}`);
+  return runtimeUrl(runtime.pid, worker.url);
+}

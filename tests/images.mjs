@@ -1,5 +1,7 @@
 // Readers and writers for what the tests check in images: sizes from JPEG/PNG
 // headers, decoded pixels, and JPEGs re-encoded with an EXIF orientation.
+import fs from 'node:fs';
+import path from 'node:path';
 import zlib from 'node:zlib';
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
@@ -61,6 +63,34 @@ export function decodeImage(buf) {
 /** Baseline JPEG (4:4:4) of RGBA pixels. */
 export function encodeJpeg(img, quality = 95) {
   return Buffer.from(jpeg.encode(img, quality).data);
+}
+
+/**
+ * A large valid photo for concurrency and load runs: `catJpeg` scaled up 4×
+ * (a 1000×750 photo becomes 4000×3000), with pixel noise so that the JPEG
+ * stays large (~7 MB). Made once, then read from `cacheFile`.
+ */
+export function bigCatJpeg(catJpeg, cacheFile) {
+  if (fs.existsSync(cacheFile)) return fs.readFileSync(cacheFile);
+  const src = decodeImage(catJpeg);
+  const k = 4;
+  const out = { width: src.width * k, height: src.height * k, data: Buffer.alloc(src.width * k * src.height * k * 4) };
+  let seed = 7;
+  for (let y = 0; y < out.height; y++) {
+    for (let x = 0; x < out.width; x++) {
+      const s = ((y / k | 0) * src.width + (x / k | 0)) * 4;
+      const d = (y * out.width + x) * 4;
+      for (let c = 0; c < 3; c++) {
+        seed = (seed * 1103515245 + 12345) >>> 0;
+        out.data[d + c] = Math.max(0, Math.min(255, src.data[s + c] + ((seed >>> 24) % 25) - 12));
+      }
+      out.data[d + 3] = 255;
+    }
+  }
+  const jpegBytes = encodeJpeg(out, 92);
+  fs.mkdirSync(path.dirname(cacheFile), { recursive: true });
+  fs.writeFileSync(cacheFile, jpegBytes);
+  return jpegBytes;
 }
 
 /** The pixels cropped to [x, y, w, h]. */

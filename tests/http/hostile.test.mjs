@@ -2,7 +2,9 @@
 // answered with the exact status and `code` the API contract (README) gives,
 // and after each one the worker still answers /api/health. Fixtures are from
 // scripts/make_fixtures.py (tests/fixtures/hostile) or built here. A flood
-// (429 rate_limited) is in ratelimit.test.mjs, on a worker of its own.
+// (429 rate_limited) is in ratelimit.test.mjs, stalled and trickled uploads
+// (408 request_timeout) and bursts that do not fit (503 busy) are in
+// reliability.test.mjs, each on a worker of its own.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
