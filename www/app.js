@@ -26,6 +26,8 @@ const MESSAGES = {
   bad_overlay: 'The sunglasses overlay must be an image — ideally a PNG with a transparent background.',
   missing_field: 'The photo did not reach the server. Please choose it again and retry.',
   bad_request: 'The server could not understand the request. Please reload the page and try again.',
+  busy: 'The server is busy with other photos right now. Please try again in a few seconds.',
+  request_timeout: 'The upload stalled before the whole photo arrived. Please check your connection and try again.',
 };
 const TEXT = {
   notImage: `That file is not an image. Please choose a photo (${IMAGE_KINDS}).`,

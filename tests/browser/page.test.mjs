@@ -230,6 +230,8 @@ test('every error code, network failure and timeout read as plain sentences', T,
     missing_field: [400, /did not reach the server/],
     bad_request: [400, /could not understand/],
     rate_limited: [429, /^That is a lot of photos in a short time\. Please wait a minute and try again\.$/],
+    busy: [503, /^The server is busy with other photos/],
+    request_timeout: [408, /upload stalled before the whole photo arrived/],
     internal_error: [500, /^Something went wrong on our side/],
     some_future_code: [503, /^Something went wrong on our side/],
   };
