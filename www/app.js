@@ -1,6 +1,7 @@
 // edgecat front end: choose a photo, pick sunglasses, POST it to the API,
 // show before/after. No framework, no build step.
 import config from './config.js';
+import { EdgecatError, MESSAGES, detect, health, hipsterize as callHipsterize, looksLikeImage, resultFileName, shrink, warm } from './edgecat.js';
 
 const $ = (id) => document.getElementById(id);
 const el = {
@@ -15,30 +16,13 @@ const el = {
 };
 
 // ---- human sentences -------------------------------------------------------
+// The sentences live in edgecat.js (MESSAGES, and EdgecatError messages); the
+// page adds where its own setting is.
 
-const IMAGE_KINDS = 'JPEG, PNG, WebP or GIF';
-const MESSAGES = {
-  no_cat_found: 'No cat face found — try a photo where the cat faces the camera.',
-  bad_image: `We could not read that photo. Please use a ${IMAGE_KINDS} image.`,
-  unsupported_media_type: `That kind of file is not supported. Please choose a ${IMAGE_KINDS} photo.`,
-  payload_too_large: 'That photo is too large. Please choose a smaller one, or lower “Shrink photos” in Settings.',
-  image_too_large: 'That photo has too many pixels. Please choose a smaller one, or lower “Shrink photos” in Settings.',
-  bad_overlay: 'The sunglasses overlay must be an image — ideally a PNG with a transparent background.',
-  missing_field: 'The photo did not reach the server. Please choose it again and retry.',
-  bad_request: 'The server could not understand the request. Please reload the page and try again.',
-  busy: 'The server is busy with other photos right now. Please try again in a few seconds.',
-  request_timeout: 'The upload stalled before the whole photo arrived. Please check your connection and try again.',
-};
-const TEXT = {
-  notImage: `That file is not an image. Please choose a photo (${IMAGE_KINDS}).`,
-  overlayNotImage: 'That overlay file is not an image. Please choose a PNG with a transparent background.',
-  noPhoto: 'Choose a photo of your cat first.',
-  noOverlay: 'Upload your own sunglasses PNG first, or pick one of the built-in styles.',
-  offline: 'Could not reach the edgecat server. Check your connection and try again.',
-  timeout: (s) => `The server did not answer within ${s} seconds. Please try again, perhaps with a smaller photo.`,
-  // 429: Retry-After says how long (the worker sends 60 s).
-  rateLimited: (s) => `That is a lot of photos in a short time. Please wait ${s > 0 && s !== 60 ? `${s} seconds` : 'a minute'} and try again.`,
-  generic: (status) => `Something went wrong on our side${status ? ` (error ${status})` : ''}. Please try again in a moment.`,
+const SHRINK_HINT = ' Or lower “Shrink photos” in Settings.';
+const errorText = (err) => {
+  if (!(err instanceof EdgecatError)) return new EdgecatError('http_error').message;
+  return /^(payload|image)_too_large$/.test(err.code) ? `${err.message}${SHRINK_HINT}` : err.message;
 };
 
 // ---- settings --------------------------------------------------------------
@@ -55,9 +39,8 @@ function apiBase() {
   }
   return '';
 }
-const API = apiBase();
-const api = (path) => `${API}${path}`;
-el.apiBase.textContent = API || location.origin;
+const API = apiBase() || location.origin;
+el.apiBase.textContent = API;
 el.maxSide.value = String(config.maxSide);
 
 // ---- state -----------------------------------------------------------------
@@ -88,9 +71,6 @@ function setStatus(message, working = false) {
   el.progress.hidden = !working;
 }
 
-const looksLikeImage = (file) =>
-  file.type ? file.type.startsWith('image/') : /\.(jpe?g|png|webp|gif|avif|heic|heif|bmp)$/i.test(file.name);
-
 // ---- choosing a photo --------------------------------------------------------
 
 function choosePhoto(file) {
@@ -99,10 +79,10 @@ function choosePhoto(file) {
   clearResult();
   if (!looksLikeImage(file)) {
     state.photo = null;
-    state.photoError = TEXT.notImage;
+    state.photoError = MESSAGES.not_an_image;
     el.photoName.textContent = '';
     el.stage.hidden = true;
-    showError(TEXT.notImage);
+    showError(MESSAGES.not_an_image);
     return;
   }
   state.photo = file;
@@ -176,7 +156,7 @@ el.overlayInput.addEventListener('change', () => {
   if (!file) return;
   showError('');
   if (!looksLikeImage(file)) {
-    showError(TEXT.overlayNotImage);
+    showError(MESSAGES.overlay_not_an_image);
     return;
   }
   state.overlay = file;
@@ -191,96 +171,16 @@ const chosenStyle = () => document.querySelector('input[name="style"]:checked')?
 
 // ---- preparing the upload ------------------------------------------------------
 
-/**
- * The photo as sent: the original file if its longest upright side is within
- * the limit (or it cannot be decoded here), else an upright JPEG shrunk to it.
- */
-async function prepareUpload(file) {
-  const limit = Math.max(0, Math.floor(Number(el.maxSide.value) || 0));
-  const original = { blob: file, name: file.name || 'photo' };
-  if (!limit || typeof createImageBitmap !== 'function') return original;
-  let bitmap;
-  try {
-    bitmap = await createImageBitmap(file, { imageOrientation: 'from-image' });
-  } catch {
-    return original; // the server decides what it can read
-  }
-  const { width, height } = bitmap;
-  const scale = limit / Math.max(width, height);
-  if (scale >= 1) {
-    bitmap.close();
-    return original;
-  }
-  const w = Math.max(1, Math.round(width * scale));
-  const h = Math.max(1, Math.round(height * scale));
-  const canvas = document.createElement('canvas');
-  canvas.width = w;
-  canvas.height = h;
-  const ctx = canvas.getContext('2d');
-  ctx.fillStyle = '#fff'; // transparent PNGs become JPEG on white
-  ctx.fillRect(0, 0, w, h);
-  ctx.imageSmoothingEnabled = true;
-  ctx.imageSmoothingQuality = 'high';
-  ctx.drawImage(bitmap, 0, 0, w, h);
-  bitmap.close();
-  const blob = await new Promise((resolve) => canvas.toBlob(resolve, 'image/jpeg', config.jpegQuality));
-  if (!blob) return original;
-  return { blob, name: `${baseName(file.name)}.jpg`, shrunk: [width, height, w, h] };
+/** The photo as sent (edgecat.js shrinks it upright if over the limit): { file, shrunk }. */
+const prepareUpload = (file) => shrink(file, { maxSide: el.maxSide.value, quality: config.jpegQuality });
+
+/** What to put on the cats: { style } or { glasses }. */
+function overlayOptions() {
+  const style = chosenStyle();
+  return style === 'own' ? { glasses: state.overlay } : { style };
 }
 
-function buildForm(upload, withOverlay) {
-  const form = new FormData();
-  form.append('cat', upload.blob, upload.name);
-  if (withOverlay) {
-    const style = chosenStyle();
-    if (style === 'own' && state.overlay) form.append('glasses', state.overlay, state.overlay.name || 'glasses.png');
-    else if (style !== 'own') form.append('style', style);
-  }
-  return form;
-}
-
-// ---- talking to the API --------------------------------------------------------
-
-class ApiFailure extends Error {}
-
-/** POST a form; resolves to the Response if 2xx, else throws ApiFailure with a human sentence. */
-async function post(path, form) {
-  const controller = new AbortController();
-  let timedOut = false;
-  const timer = setTimeout(() => { timedOut = true; controller.abort(); }, config.timeoutMs);
-  let res;
-  try {
-    res = await fetch(api(path), { method: 'POST', body: form, signal: controller.signal });
-  } catch {
-    throw new ApiFailure(timedOut ? TEXT.timeout(Math.round(config.timeoutMs / 1000)) : TEXT.offline);
-  } finally {
-    clearTimeout(timer);
-  }
-  if (res.ok) return res;
-  throw new ApiFailure(await problemMessage(res));
-}
-
-async function problemMessage(res) {
-  let code = '';
-  try {
-    if (/json/i.test(res.headers.get('content-type') || '')) code = String((await res.json()).code || '');
-  } catch { /* not JSON after all */ }
-  if (!code && res.status === 413) code = 'payload_too_large';
-  if (!code && res.status === 415) code = 'unsupported_media_type';
-  if (code === 'rate_limited' || (!code && res.status === 429)) {
-    return TEXT.rateLimited(Math.ceil(Number(res.headers.get('retry-after'))));
-  }
-  return MESSAGES[code] || TEXT.generic(res.status);
-}
-
-/** "decode;dur=3.1, detect;dur=20.5" -> [["decode", 3.1], ["detect", 20.5]] */
-function parseServerTiming(header) {
-  return (header || '').split(',').map((entry) => {
-    const [name, ...params] = entry.trim().split(';');
-    const dur = params.map((p) => p.trim().match(/^dur=([\d.]+)$/)).find(Boolean);
-    return name && dur ? [name.trim(), Number(dur[1])] : null;
-  }).filter(Boolean);
-}
+const apiOptions = { api: API, timeoutMs: config.timeoutMs };
 
 // ---- hipsterize ----------------------------------------------------------------
 
@@ -290,11 +190,11 @@ async function hipsterize() {
   if (state.busy) return;
   showError('');
   if (!state.photo) {
-    showError(state.photoError || TEXT.noPhoto);
+    showError(state.photoError || MESSAGES.no_photo);
     return;
   }
   if (chosenStyle() === 'own' && !state.overlay) {
-    showError(TEXT.noOverlay);
+    showError(MESSAGES.no_overlay);
     return;
   }
   const photo = state.photo;
@@ -303,15 +203,12 @@ async function hipsterize() {
   try {
     setStatus('Preparing the photo…', true);
     const upload = await prepareUpload(photo);
-    setStatus(upload.shrunk ? `Shrunk to ${upload.shrunk[2]}×${upload.shrunk[3]} px. Putting on sunglasses…`
+    setStatus(upload.shrunk ? `Shrunk to ${upload.shrunk.to.join('×')} px. Putting on sunglasses…`
       : 'Putting on sunglasses…', true);
     const started = performance.now();
-    const res = await post('/api/hipsterize', buildForm(upload, true));
-    const blob = await res.blob();
+    const { blob, cats, timings } = await callHipsterize(upload.file, { ...apiOptions, ...overlayOptions() });
     const elapsed = performance.now() - started;
     if (photo !== state.photo) return; // a new photo was chosen meanwhile
-    const cats = Number(res.headers.get('x-cats-found')) || 0;
-    const timings = parseServerTiming(res.headers.get('server-timing'));
     await showResult(blob, cats, photo);
     el.after.scrollIntoView({ block: 'nearest' });
     showTimings(timings, elapsed, upload);
@@ -319,8 +216,8 @@ async function hipsterize() {
     if (el.showDetections.checked) await showDetections(upload, photo);
   } catch (err) {
     setStatus('');
-    showError(err instanceof ApiFailure ? err.message : TEXT.generic());
-    if (!(err instanceof ApiFailure)) console.error(err);
+    showError(errorText(err));
+    if (!(err instanceof EdgecatError)) console.error(err);
   } finally {
     setBusy(false);
   }
@@ -336,7 +233,7 @@ function setBusy(busy) {
 function showResult(blob, cats, photo) {
   const url = setUrl('result', blob);
   el.download.href = url;
-  el.download.download = `${baseName(photo.name)}-edgecat.jpg`;
+  el.download.download = resultFileName(photo.name);
   el.catsFound.textContent = cats ? `· ${cats === 1 ? '1 cat' : `${cats} cats`}` : '';
   return new Promise((resolve) => {
     el.result.onload = el.result.onerror = () => resolve();
@@ -347,9 +244,9 @@ function showResult(blob, cats, photo) {
 }
 
 function showTimings(timings, elapsed, upload) {
-  const parts = timings.map(([name, ms]) => `${name} ${ms.toFixed(1)} ms`);
-  const sent = upload.shrunk ? `, sent ${upload.shrunk[2]}×${upload.shrunk[3]} px (${formatBytes(upload.blob.size)})`
-    : `, sent the original (${formatBytes(upload.blob.size)})`;
+  const parts = Object.entries(timings).map(([name, ms]) => `${name} ${ms.toFixed(1)} ms`);
+  const sent = upload.shrunk ? `, sent ${upload.shrunk.to.join('×')} px (${formatBytes(upload.file.size)})`
+    : `, sent the original (${formatBytes(upload.file.size)})`;
   el.timings.textContent = `Server: ${parts.join(' · ') || 'no timings'}. Round trip ${Math.round(elapsed)} ms${sent}.`;
 }
 
@@ -367,7 +264,7 @@ el.showDetections.addEventListener('change', async () => {
     const upload = state.detectionFor === state.photo ? null : await prepareUpload(state.photo);
     await showDetections(upload, state.photo);
   } catch (err) {
-    showError(err instanceof ApiFailure ? err.message : TEXT.generic());
+    showError(errorText(err));
   } finally {
     setBusy(false);
   }
@@ -376,8 +273,7 @@ el.showDetections.addEventListener('change', async () => {
 async function showDetections(upload, photo) {
   if (state.detectionFor !== photo || !state.detection) {
     setStatus('Looking for cat faces…', true);
-    const res = await post('/api/detect', buildForm(upload, false));
-    state.detection = await res.json();
+    state.detection = await detect(upload.file, apiOptions);
     state.detectionFor = photo;
     setStatus('');
   }
@@ -416,15 +312,14 @@ function drawDetections({ width, height, cats = [] }) {
 
 async function loadInfo() {
   try {
-    const res = await fetch(api('/api/models'));
+    const res = await fetch(`${API}/api/models`);
     if (!res.ok) throw new Error(String(res.status));
     renderModels(await res.json());
   } catch {
     el.models.replaceChildren(paragraph('Model info is not available right now.'));
   }
   try {
-    const res = await fetch(api('/api/health'));
-    const h = await res.json();
+    const h = await health(apiOptions);
     if (h.version) el.apiVersion.textContent = `· edgecat ${h.version}`;
   } catch { /* optional */ }
 }
@@ -470,13 +365,9 @@ function formatBytes(n) {
   if (n < 1024 * 1024) return `${(n / 1024).toFixed(0)} KB`;
   return `${(n / 1024 / 1024).toFixed(1)} MB`;
 }
-function baseName(name) {
-  const base = String(name || 'photo').replace(/\.[^.]*$/, '').replace(/[^\w.-]+/g, '-').replace(/^-+|-+$/g, '');
-  return base.slice(0, 60) || 'photo';
-}
 
 loadInfo();
 // Have the worker ready its models and hot code now, while the user picks a
 // photo, so the first hipsterize is as quick as the next. Best effort:
 // failures are silent.
-fetch(api('/api/warm'), { method: 'POST' }).catch(() => {});
+warm(apiOptions).catch(() => {});
