@@ -135,8 +135,11 @@ async function listen(handler) {
   };
 }
 
-/** Serve `dir` read-only on a free loopback port (a second origin for the page). */
-export function serveStatic(dir = WWW) {
+/**
+ * Serve `dir` read-only on a free loopback port (a second origin for the
+ * page). `rewrite(text)`, if given, edits each HTML file as it is served.
+ */
+export function serveStatic(dir = WWW, rewrite = null) {
   return listen((req, res) => {
     const rel = decodeURIComponent(new URL(req.url, 'http://x').pathname);
     const file = path.join(dir, rel.endsWith('/') ? `${rel}index.html` : rel);
@@ -145,7 +148,8 @@ export function serveStatic(dir = WWW) {
       return;
     }
     res.writeHead(200, { 'content-type': TYPES[path.extname(file)] || 'application/octet-stream' });
-    res.end(fs.readFileSync(file));
+    const body = fs.readFileSync(file);
+    res.end(rewrite && path.extname(file) === '.html' ? rewrite(body.toString('utf8')) : body);
   });
 }
 
