@@ -48,7 +48,10 @@ struct State {
 
 impl Budget {
     pub const fn new(capacity: u64) -> Budget {
-        Budget { capacity, state: Mutex::new(State { held: 0, peak: 0, queue: VecDeque::new(), next_ticket: 0 }) }
+        Budget {
+            capacity,
+            state: Mutex::new(State { held: 0, peak: 0, queue: VecDeque::new(), next_ticket: 0 }),
+        }
     }
 
     pub fn capacity(&self) -> u64 {
