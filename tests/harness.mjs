@@ -84,6 +84,12 @@ export async function startWorker({ vars = {}, timeoutMs = 90_000, probe = '/api
 
 /** The worker under test: started by run-http.mjs, URL in EDGECAT_URL. */
 export const BASE = process.env.EDGECAT_URL;
+/**
+ * The same worker's own workerd socket, past wrangler's ProxyWorker (see
+ * `directUrl`), for uploads held open after an early answer, which the
+ * proxy has been seen to leave unanswered (a local-tooling hang of 120 s).
+ */
+export const DIRECT = process.env.EDGECAT_DIRECT_URL || process.env.EDGECAT_URL;
 
 /** The workerd processes wrangler started: the entry proxy and the worker. */
 export function workerdProcesses(pgid, port) {

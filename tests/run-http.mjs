@@ -3,7 +3,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ROOT, startWorker } from './harness.mjs';
+import { ROOT, directUrl, startWorker } from './harness.mjs';
 
 const dirs = process.argv.slice(2).length ? process.argv.slice(2) : ['tests/http'];
 const found = dirs.flatMap((d) =>
@@ -24,7 +24,7 @@ try {
   const res = spawnSync(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=spec', ...files], {
     cwd: ROOT,
     stdio: 'inherit',
-    env: { ...process.env, EDGECAT_URL: worker.url },
+    env: { ...process.env, EDGECAT_URL: worker.url, EDGECAT_DIRECT_URL: await directUrl(worker) },
   });
   status = res.status ?? 1;
 } finally {

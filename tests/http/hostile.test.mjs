@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { BASE, ROOT, SHARED } from '../harness.mjs';
+import { BASE, DIRECT, ROOT, SHARED } from '../harness.mjs';
 import { imageSize, pngHeaderOnly } from '../images.mjs';
 
 const fixture = (name) => fs.readFileSync(path.join(ROOT, 'tests/fixtures/hostile', name));
@@ -67,10 +67,10 @@ const form = (fields) => {
  * (A server that answers before reading all that was sent closes with a
  * reset, which can lose its answer; held bodies leave nothing unread.)
  */
-function rawRequest(route, { method = 'POST', headers = {}, chunks = [], pause, abortAfter, hold = false } = {}) {
+function rawRequest(route, { method = 'POST', headers = {}, chunks = [], pause, abortAfter, hold = false, direct = false } = {}) {
   return new Promise((resolve, reject) => {
     let answered = false;
-    const req = http.request(`${BASE}${route}`, { method, headers, agent: false });
+    const req = http.request(`${direct ? DIRECT : BASE}${route}`, { method, headers, agent: false });
     req.on('response', (res) => {
       answered = true;
       const parts = [];
@@ -387,6 +387,7 @@ hostile('a chunked body (no length) passing 20 MB → 413 payload_too_large whil
     headers: { 'content-type': 'image/png' },
     chunks: [...zeros(20, MB), Buffer.alloc(1)],
     hold: true,
+    direct: true,
   });
   await problem(res, 413, 'payload_too_large');
 });
@@ -399,6 +400,9 @@ hostile('a chunked multipart body (no length) passing 20 MB → 413 payload_too_
     headers: { 'content-type': 'multipart/form-data; boundary=b0undary' },
     chunks: [Buffer.from(head), ...zeros(21, MB)],
     hold: true,
+    // Straight to workerd: held open past an early answer, this upload has
+    // hung in wrangler's proxy (120 s, the worker never saw it to the end).
+    direct: true,
   });
   await problem(res, 413, 'payload_too_large');
 });
