@@ -92,7 +92,10 @@ export function checker(doc = DOCUMENT) {
     const { pathname } = new URL(url);
     const { where, responses } = documented(method, pathname, status);
     const response = responses[String(status)] ?? responses[`${String(status)[0]}XX`] ?? responses.default;
-    if (!response) return [`${where}: status ${status} is not documented (documented: ${Object.keys(responses).join(', ')})`];
+    if (!response) {
+      const excerpt = JSON.stringify(new TextDecoder().decode(body.slice(0, 300)));
+      return [`${where}: status ${status} is not documented (documented: ${Object.keys(responses).join(', ')}); headers ${JSON.stringify(Object.fromEntries(headers))}, body ${excerpt}`];
+    }
     const spec = deref(response);
     const at = `${where} → ${status}`;
     const violations = [];
