@@ -12,6 +12,7 @@ pub mod info;
 pub mod input;
 pub mod landmarks;
 pub mod models;
+pub mod openapi;
 pub mod overlay;
 pub mod pipeline;
 pub mod preprocess;

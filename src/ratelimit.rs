@@ -70,7 +70,7 @@ mod tests {
         for endpoint in [Endpoint::Detect, Endpoint::Hipsterize, Endpoint::Warm] {
             assert!(endpoint.rate_limited(), "{endpoint:?}");
         }
-        for endpoint in [Endpoint::Health, Endpoint::Models, Endpoint::Panic, Endpoint::Load] {
+        for endpoint in [Endpoint::Health, Endpoint::Models, Endpoint::OpenApi, Endpoint::Panic, Endpoint::Load] {
             assert!(!endpoint.rate_limited(), "{endpoint:?}");
         }
     }

@@ -12,6 +12,8 @@ pub enum Endpoint {
     /// Loads the models now, so the first photo does not wait for them (the
     /// page calls it when it opens).
     Warm,
+    /// This API's OpenAPI 3.1 document (src/openapi.json).
+    OpenApi,
     /// Test-only: panics on purpose (enabled by `EDGECAT_TEST_ROUTES=1`).
     Panic,
     /// Test-only: loads the models again, from scratch, and says how long
@@ -28,9 +30,40 @@ pub enum Route {
 }
 
 impl Endpoint {
+    /// Every endpoint: the routing table (`from_path` looks paths up here).
+    pub const ALL: [Endpoint; 8] = [
+        Endpoint::Health,
+        Endpoint::Models,
+        Endpoint::Detect,
+        Endpoint::Hipsterize,
+        Endpoint::Warm,
+        Endpoint::OpenApi,
+        Endpoint::Panic,
+        Endpoint::Load,
+    ];
+
+    pub fn path(self) -> &'static str {
+        match self {
+            Endpoint::Health => "/api/health",
+            Endpoint::Models => "/api/models",
+            Endpoint::Detect => "/api/detect",
+            Endpoint::Hipsterize => "/api/hipsterize",
+            Endpoint::Warm => "/api/warm",
+            Endpoint::OpenApi => "/api/openapi.json",
+            Endpoint::Panic => "/api/__panic",
+            Endpoint::Load => "/api/__load",
+        }
+    }
+
+    /// Routed only with `EDGECAT_TEST_ROUTES=1`, and not part of the API
+    /// contract (src/openapi.json leaves them out).
+    pub fn test_only(self) -> bool {
+        matches!(self, Endpoint::Panic | Endpoint::Load)
+    }
+
     pub fn methods(self) -> &'static [&'static str] {
         match self {
-            Endpoint::Health | Endpoint::Models => &["GET", "HEAD", "OPTIONS"],
+            Endpoint::Health | Endpoint::Models | Endpoint::OpenApi => &["GET", "HEAD", "OPTIONS"],
             Endpoint::Detect | Endpoint::Hipsterize | Endpoint::Warm => &["POST", "OPTIONS"],
             Endpoint::Load => &["POST"],
             Endpoint::Panic => &["GET"],
@@ -40,16 +73,7 @@ impl Endpoint {
     fn from_path(path: &str, test_routes: bool) -> Option<Endpoint> {
         // A trailing slash is forgiven: `/api/health/` is `/api/health`.
         let path = path.strip_suffix('/').filter(|p| !p.is_empty()).unwrap_or(path);
-        Some(match path {
-            "/api/health" => Endpoint::Health,
-            "/api/models" => Endpoint::Models,
-            "/api/detect" => Endpoint::Detect,
-            "/api/hipsterize" => Endpoint::Hipsterize,
-            "/api/warm" => Endpoint::Warm,
-            "/api/__panic" if test_routes => Endpoint::Panic,
-            "/api/__load" if test_routes => Endpoint::Load,
-            _ => return None,
-        })
+        Endpoint::ALL.into_iter().find(|e| e.path() == path && (test_routes || !e.test_only()))
     }
 }
 
@@ -75,6 +99,14 @@ mod tests {
         assert_eq!(resolve("HEAD", "/api/models/", false), Ok(Route::Call(Endpoint::Models)));
         assert_eq!(resolve("post", "/api/detect", false), Ok(Route::Call(Endpoint::Detect)));
         assert_eq!(resolve("POST", "/api/warm", false), Ok(Route::Call(Endpoint::Warm)));
+        assert_eq!(resolve("GET", "/api/openapi.json", false), Ok(Route::Call(Endpoint::OpenApi)));
+        assert_eq!(resolve("HEAD", "/api/openapi.json/", false), Ok(Route::Call(Endpoint::OpenApi)));
+        assert_eq!(
+            resolve("OPTIONS", "/api/openapi.json", false),
+            Ok(Route::Preflight(Endpoint::OpenApi))
+        );
+        assert_eq!(resolve("POST", "/api/openapi.json", false).unwrap_err().status(), 405);
+        assert_eq!(resolve("GET", "/api/openapi", false).unwrap_err().status(), 404);
         assert_eq!(resolve("GET", "/api/warm", false).unwrap_err().status(), 405);
         assert_eq!(
             resolve("OPTIONS", "/api/hipsterize", false),
@@ -94,6 +126,20 @@ mod tests {
     fn unknown_paths_are_404() {
         assert_eq!(resolve("GET", "/api/nope", false).unwrap_err().code(), "not_found");
         assert_eq!(resolve("GET", "/api", false).unwrap_err().code(), "not_found");
+    }
+
+    #[test]
+    fn every_endpoint_routes_at_its_path() {
+        for endpoint in Endpoint::ALL {
+            let method = endpoint.methods()[0];
+            assert_eq!(resolve(method, endpoint.path(), true), Ok(Route::Call(endpoint)), "{endpoint:?}");
+            let public = resolve(method, endpoint.path(), false);
+            if endpoint.test_only() {
+                assert_eq!(public.unwrap_err().status(), 404, "{endpoint:?}");
+            } else {
+                assert_eq!(public, Ok(Route::Call(endpoint)), "{endpoint:?}");
+            }
+        }
     }
 
     #[test]

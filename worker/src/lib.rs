@@ -138,6 +138,7 @@ async fn call(endpoint: Endpoint, req: &mut Request, env: &Env) -> std::result::
             Ok(Reply::json(200, &body))
         }
         Endpoint::Models => Ok(Reply::json(200, &info::models())),
+        Endpoint::OpenApi => Ok(Reply::bytes(200, "application/json", edgecat::openapi::DOCUMENT.into())),
         Endpoint::Warm => {
             limits.admission.admit(&mut held, pipeline::WARM_UP_BYTES).await?;
             let w = pipeline::warm()?;
