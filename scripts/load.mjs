@@ -25,7 +25,7 @@ const TOTAL = Number(process.env.LOAD_REQUESTS ?? 2000);
 const CONCURRENCY = Number(process.env.LOAD_CONCURRENCY ?? 16);
 const THREADS = 2;
 // After the wrk run: LOAD_BURSTS bursts of LOAD_BURST concurrent uploads,
-// half of them a ~7 MB, 12-megapixel cat photo, half a small one.
+// half of them a ~7 MB, ~10.6-megapixel cat photo, half a small one.
 const BURSTS = Number(process.env.LOAD_BURSTS ?? 3);
 const BURST = Number(process.env.LOAD_BURST ?? 16);
 const WASM_LIMIT_MB = 128;
@@ -213,7 +213,7 @@ try {
   const burstSecs = (performance.now() - burstStart) / 1000;
   const afterBursts = await memory(worker.url, procs, v8);
   const budget = (await (await fetch(`${worker.url}/api/health`)).json()).memory_budget;
-  console.log(`load: ${BURSTS} bursts of ${BURST} concurrent uploads (half ${(big.length / 1e6).toFixed(1)} MB, 12 MP) in ${burstSecs.toFixed(1)} s: ${Object.entries(burstStatuses).sort().map(([k, n]) => `${k}: ${n}`).join(', ')}`);
+  console.log(`load: ${BURSTS} bursts of ${BURST} concurrent uploads (half a ${(big.length / 1e6).toFixed(1)} MB, 4× upscaled cat photo) in ${burstSecs.toFixed(1)} s: ${Object.entries(burstStatuses).sort().map(([k, n]) => `${k}: ${n}`).join(', ')}`);
   // A build from before the memory budget (EDGECAT_WRANGLER_CONFIG) has none.
   const budgetText = budget ? `; memory budget peak ${(budget.peak_held_bytes / 2 ** 20).toFixed(1)} of ${(budget.capacity_bytes / 2 ** 20).toFixed(1)} MiB, ${budget.held_bytes} B still held` : '; no memory budget in this build';
   console.log(`load: Wasm memory after the bursts (its peak: it never shrinks) ${afterBursts.wasm_MB.toFixed(1)} MiB of ${WASM_LIMIT_MB}${budgetText}`);

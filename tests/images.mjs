@@ -67,7 +67,7 @@ export function encodeJpeg(img, quality = 95) {
 
 /**
  * A large valid photo for concurrency and load runs: `catJpeg` scaled up 4×
- * (a 1000×750 photo becomes 4000×3000), with pixel noise so that the JPEG
+ * (the bench photo, 1000×664, becomes 4000×2656), with pixel noise so that the JPEG
  * stays large (~7 MB). Made once, then read from `cacheFile`.
  */
 export function bigCatJpeg(catJpeg, cacheFile) {

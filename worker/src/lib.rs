@@ -155,8 +155,9 @@ async fn call(endpoint: Endpoint, req: &mut Request, env: &Env) -> std::result::
         }
         Endpoint::Detect => {
             let upload = read_upload(req, &mut held, limits).await?;
-            limits.admission.hold_exactly(&mut held, pipeline::memory_need(&upload, None)?).await?;
+            let need = pipeline::memory_need(&upload, None)?;
             yield_to_runtime().await;
+            hold_for_pipeline(limits, &mut held, need).await?;
             let detection = pipeline::detect(&upload.photo)?;
             let timing = detection.timings_ms.server_timing();
             let body = serde_json::to_value(&detection).map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -169,8 +170,9 @@ async fn call(endpoint: Endpoint, req: &mut Request, env: &Env) -> std::result::
             let accept = header(req.headers(), "Accept");
             let format = pipeline::output_format(query.as_deref(), accept.as_deref())?;
             let upload = read_upload(req, &mut held, limits).await?;
-            limits.admission.hold_exactly(&mut held, pipeline::memory_need(&upload, Some(format))?).await?;
+            let need = pipeline::memory_need(&upload, Some(format))?;
             yield_to_runtime().await;
+            hold_for_pipeline(limits, &mut held, need).await?;
             let out = pipeline::hipsterize(&upload, format)?;
             Ok(Reply::bytes(200, out.format.content_type(), out.bytes).headers(vec![
                 ("X-Cats-Found", out.cats.to_string()),
@@ -197,6 +199,14 @@ async fn read_upload(
         BodyKind::Image => Ok(Upload { photo: body::read_limited(req, held, deadlines, admission).await?, ..Upload::default() }),
         BodyKind::Multipart => input::upload_from_parts(body::read_parts(req, held, deadlines, admission).await?),
     }
+}
+
+/// Hold what the photo needs, right before the pipeline, which then runs to
+/// its end without yielding: photos are processed one at a time, so beside
+/// the uploads in flight only the running photo's pixels need room, and a
+/// burst of small photos never waits on memory it would not use at once.
+async fn hold_for_pipeline(limits: &RequestLimits, held: &mut Reservation<'_>, need: u64) -> Result<(), ApiError> {
+    limits.admission.hold_exactly(held, need).await
 }
 
 /// Let workerd look at its sockets before the CPU-heavy part of a request.
