@@ -17,8 +17,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import WebSocket from 'ws';
-import { ROOT, SHARED, runtimeUrl, startWorker, workerdProcesses } from '../tests/harness.mjs';
+import { ROOT, SHARED, inspect, runtimeUrl, startWorker, workerdProcesses } from '../tests/harness.mjs';
 import { bigCatJpeg } from '../tests/images.mjs';
 
 const TOTAL = Number(process.env.LOAD_REQUESTS ?? 2000);
@@ -82,23 +81,8 @@ const specs = MIX.map(([method, route, type, body], i) => {
  * allocator keeping freed pages.
  */
 async function inspector(port) {
-  const [target] = await (await fetch(`http://127.0.0.1:${port}/json`)).json();
-  const ws = new WebSocket(target.webSocketDebuggerUrl);
-  await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
-  const pending = new Map();
-  let id = 0;
-  ws.on('message', (m) => {
-    const msg = JSON.parse(m);
-    pending.get(msg.id)?.(msg);
-    pending.delete(msg.id);
-  });
-  const call = (method) => new Promise((resolve, reject) => {
-    const n = ++id;
-    const timer = setTimeout(() => { pending.delete(n); reject(new Error(`${method}: no answer`)); }, 10_000);
-    pending.set(n, (msg) => { clearTimeout(timer); resolve(msg.result); });
-    ws.send(JSON.stringify({ id: n, method }));
-  });
-  return { heapMB: async () => (await call('Runtime.getHeapUsage')).usedSize / 2 ** 20, close: () => ws.close() };
+  const cdp = await inspect(port, { timeoutMs: 10_000 });
+  return { heapMB: async () => (await cdp.send('Runtime.getHeapUsage')).usedSize / 2 ** 20, close: cdp.close };
 }
 
 const rssMB = (pid) => {

@@ -15,8 +15,7 @@
 //   node scripts/profile-wasm.mjs        (after `make build`; or `make profile`)
 import fs from 'node:fs';
 import path from 'node:path';
-import WebSocket from 'ws';
-import { startWorker, ROOT, SHARED } from '../tests/harness.mjs';
+import { inspect, startWorker, ROOT, SHARED } from '../tests/harness.mjs';
 
 const OUT = path.join(ROOT, 'target', 'profile');
 const BUILD = path.join(ROOT, 'worker', 'build');
@@ -75,29 +74,6 @@ function prepareWorker() {
     `[assets]\ndirectory = ${JSON.stringify(path.join(ROOT, 'www'))}\nrun_worker_first = ["/api/*"]\nnot_found_handling = "404-page"\n\n` +
     `[vars]\nALLOWED_ORIGINS = "*"\n`);
   return { config, named: wasm !== built };
-}
-
-// Minimal CDP client: one request at a time is all we need.
-async function connect(inspectorPort) {
-  const targets = await (await fetch(`http://127.0.0.1:${inspectorPort}/json`)).json();
-  if (!targets.length) throw new Error('no inspector target');
-  const ws = new WebSocket(targets[0].webSocketDebuggerUrl);
-  await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
-  let next = 1; const pending = new Map();
-  ws.on('message', (data) => {
-    const msg = JSON.parse(data);
-    const p = msg.id && pending.get(msg.id);
-    if (!p) return;
-    pending.delete(msg.id);
-    if (msg.error) p.reject(new Error(`${p.method}: ${msg.error.message}`)); else p.resolve(msg.result);
-  });
-  const send = (method, params = {}) => new Promise((resolve, reject) => {
-    const id = next++;
-    pending.set(id, { resolve, reject, method });
-    ws.send(JSON.stringify({ id, method, params }));
-    setTimeout(() => { if (pending.delete(id)) reject(new Error(`${method}: no answer in 30 s`)); }, 30_000).unref();
-  });
-  return { send, close: () => ws.close() };
 }
 
 // POST a photo to /api/hipsterize, or nothing to /api/__load.
@@ -216,7 +192,7 @@ async function main() {
   const photo = fs.readFileSync(PHOTO);
   worker = await startWorker({ probe: '/', config, timeoutMs: 60_000, vars: { EDGECAT_TEST_ROUTES: '1' } });
   if (gaveUp) return worker.stop(); // the deadline passed meanwhile: nobody else will stop it
-  cdp = await connect(worker.inspectorPort);
+  cdp = await inspect(worker.inspectorPort);
   await cdp.send('Profiler.enable');
   const hipsterize = `${worker.url}/api/hipsterize`;
   const cold = await profiled(cdp, hipsterize, photo);

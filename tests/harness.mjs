@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import WebSocket from 'ws';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const SHARED = path.resolve(ROOT, '..', 'shared');
@@ -149,4 +150,32 @@ export async function directUrl(worker) {
   const runtime = procs.find((p) => p.role === 'worker');
   if (!runtime) throw new Error(`no worker workerd in ${JSON.stringify(procs)}`);
   return runtimeUrl(runtime.pid, worker.url);
+}
+
+/**
+ * A minimal Chrome DevTools Protocol client for the worker, through
+ * wrangler dev's inspector proxy (`inspectorPort` from startWorker):
+ * `send(method, params)` resolves with the result; `make load` reads the V8
+ * heap with it, `make profile` takes CPU profiles.
+ */
+export async function inspect(inspectorPort, { timeoutMs = 30_000 } = {}) {
+  const targets = await (await fetch(`http://127.0.0.1:${inspectorPort}/json`)).json();
+  if (!targets.length) throw new Error('no inspector target');
+  const ws = new WebSocket(targets[0].webSocketDebuggerUrl);
+  await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+  let next = 1; const pending = new Map();
+  ws.on('message', (data) => {
+    const msg = JSON.parse(data);
+    const p = msg.id && pending.get(msg.id);
+    if (!p) return;
+    pending.delete(msg.id);
+    if (msg.error) p.reject(new Error(`${p.method}: ${msg.error.message}`)); else p.resolve(msg.result);
+  });
+  const send = (method, params = {}) => new Promise((resolve, reject) => {
+    const id = next++;
+    pending.set(id, { resolve, reject, method });
+    ws.send(JSON.stringify({ id, method, params }));
+    setTimeout(() => { if (pending.delete(id)) reject(new Error(`${method}: no answer in ${timeoutMs / 1000} s`)); }, timeoutMs).unref();
+  });
+  return { send, close: () => ws.close() };
 }
