@@ -62,6 +62,7 @@ function assertSameCats(device, api) {
 test('on this device: the same cats as /api/detect, and no request carries the photo', T, async (t) => {
   const { page, problems } = await openPage(t, browser.context, DESKTOP);
   await page.goto(`${BASE}/`);
+  assert.ok(await page.isChecked(tid('where-edge')), 'the edge is the default');
   // The device code is not part of the first load.
   const firstLoad = await page.evaluate(() => performance.getEntriesByType('resource').map((e) => e.name));
   assert.ok(!firstLoad.some((u) => /device|\.wasm|live\.js|\/pkg\//.test(u)), `first load fetched device code: ${firstLoad}`);
@@ -129,7 +130,7 @@ test('with the API unreachable, the page still hipsterizes, on the device, and s
   // Every API call fails as a dead network would.
   await page.route('**/api/**', (route) => route.abort('connectionrefused'));
   await page.goto(`${BASE}/`);
-  assert.ok(await page.isChecked(tid('where-edge')), 'the edge is the default');
+  await page.check(tid('where-edge'));
   await page.setInputFiles(tid('photo-input'), CAT);
   await page.click(tid('hipsterize'));
   const result = await outcome(page, 120_000);
@@ -149,6 +150,7 @@ test('with the API not answering in time, the page falls back to the device and 
   }));
   await page.route('**/api/hipsterize', () => { /* never answered */ });
   await page.goto(`${BASE}/`);
+  await page.check(tid('where-edge'));
   await page.setInputFiles(tid('photo-input'), CAT);
   await page.click(tid('hipsterize'));
   const result = await outcome(page, 120_000);
