@@ -6,7 +6,6 @@
 use crate::codec::{self, OutputFormat};
 use crate::detector::{self, Detector, Plan};
 use crate::error::ApiError;
-use crate::input::Upload;
 use crate::landmarks::Landmarker;
 use crate::models::{self, EmbeddedModel};
 use crate::overlay::{self, Overlay};
@@ -15,6 +14,16 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 use web_time::Instant;
+
+/// A photo and how to dress it: the overlay (an image) or the name of a
+/// built-in style. The HTTP layer builds it from a request
+/// (`http::input`), the CLI and the browser build from their arguments.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Upload {
+    pub photo: Vec<u8>,
+    pub overlay: Option<Vec<u8>>,
+    pub style: Option<String>,
+}
 
 pub struct Engine {
     pub detector: Detector,

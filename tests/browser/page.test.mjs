@@ -217,7 +217,7 @@ test('every error code, network failure and timeout read as plain sentences', T,
   await page.route('**/api/hipsterize', (route) => answer(route));
   await page.goto(`${BASE}/`);
   // The page states the abuse limit (its number is checked against
-  // wrangler.toml natively, in src/ratelimit.rs).
+  // wrangler.toml natively, in src/http/ratelimit.rs).
   assert.match(await page.textContent(tid('fair-use')), /up to \d+ photos a minute/);
   await page.setInputFiles(tid('photo-input'), CAT);
   const cases = {
