@@ -17,9 +17,7 @@ const el = {
   result: $('result'), catsFound: $('cats-found'), download: $('download'),
   timings: $('timings'), models: $('models'), apiBase: $('api-base'), apiVersion: $('api-version'),
   whereHint: $('where-hint'), whereDevice: document.querySelector('input[name="where"][value="device"]'),
-  liveStart: $('live-start'), liveStop: $('live-stop'), liveSwitch: $('live-switch'), liveSwitchWhy: $('live-switch-why'),
-  liveSnapshot: $('live-snapshot'), liveStatus: $('live-status'), liveError: $('live-error'), liveStage: $('live-stage'),
-  liveView: $('live-view'), liveFps: $('live-fps'), livePasses: $('live-passes'), liveCats: $('live-cats'),
+  liveStart: $('live-start'), liveError: $('live-error'),
 };
 
 // ---- human sentences -------------------------------------------------------
@@ -478,84 +476,30 @@ function formatBytes(n) {
 }
 
 // ---- live camera -----------------------------------------------------------------
-// live.js is fetched on the first "Start the camera"; it draws the camera
-// on the canvas with sunglasses from the on-device core (no frame leaves the
-// browser). This part only wires the buttons and says what happens.
+// live.js (fetched on the first "Start the camera") runs the whole card: the
+// camera on a canvas with sunglasses from the on-device core. The page only
+// tells it which glasses are chosen.
 
 let live = null;
-
-function liveOverlay() {
+const liveGlasses = () => {
   const style = chosenStyle();
-  return live.module.loadOverlay(style === 'own' && state.overlay ? { glasses: state.overlay } : { style: style === 'own' ? 'classic' : style });
-}
-
-function liveState({ running, loading, cameras }) {
-  el.liveStart.disabled = running || loading;
-  el.liveStop.disabled = !running && !loading;
-  el.liveSnapshot.disabled = !running;
-  el.liveStage.hidden = !running;
-  const canSwitch = running && cameras > 1;
-  el.liveSwitch.disabled = !canSwitch;
-  el.liveSwitchWhy.textContent = running && cameras <= 1 ? 'Switch camera is off: this device has only one camera.' : '';
-  el.liveStatus.textContent = loading && running ? 'Camera on. Loading the on-device models (once)…'
-    : loading ? 'Starting the camera…'
-      : running ? 'Live: sunglasses go on every cat the camera sees. Nothing leaves this device.' : '';
-}
-
-function liveFail(err) {
-  el.liveStage.hidden = true;
-  el.liveError.textContent = err?.sentence || (err instanceof EdgecatError ? err.message : 'Live mode could not start. You can still put sunglasses on a photo above.');
-  if (!err?.sentence && !(err instanceof EdgecatError)) console.error(err);
-}
-
+  return style === 'own' ? (state.overlay ? { glasses: state.overlay } : { style: 'classic' }) : { style };
+};
 el.liveStart.addEventListener('click', async () => {
   el.liveError.textContent = '';
-  if (!navigator.mediaDevices?.getUserMedia || !DEVICE_POSSIBLE) {
-    el.liveError.textContent = !DEVICE_POSSIBLE
-      ? 'Live mode needs WebAssembly and module Web Workers, which this browser does not offer. You can still put sunglasses on a photo above.'
-      : 'This browser cannot open a camera from this page (it needs camera support and a secure https page). You can still put sunglasses on a photo above.';
+  try {
+    live ??= (await import('./live.js')).mountLive({ getDevice, glasses: liveGlasses, devicePossible: DEVICE_POSSIBLE });
+  } catch (err) {
+    el.liveError.textContent = 'Live mode could not be loaded. Check your connection and try again.';
+    console.error(err);
     return;
   }
-  try {
-    if (!live) {
-      const module = await import('./live.js');
-      live = {
-        module,
-        camera: new module.LiveCamera({
-          canvas: el.liveView, getDevice, overlay: () => liveOverlay(), onState: liveState,
-          onStats: ({ fps, passes, cats }) => {
-            el.liveFps.textContent = fps.toFixed(1);
-            el.livePasses.textContent = passes.toFixed(1);
-            el.liveCats.textContent = String(cats);
-          },
-        }),
-      };
-    }
-    await live.camera.start();
-  } catch (err) {
-    liveFail(err);
-  }
+  live.start();
 });
-el.liveStop.addEventListener('click', () => live?.camera.stop());
-el.liveSwitch.addEventListener('click', () => live?.camera.switchCamera().catch(liveFail));
-el.liveSnapshot.addEventListener('click', async () => {
-  if (!live) return;
-  const blob = await live.camera.snapshot();
-  const a = document.createElement('a');
-  a.href = URL.createObjectURL(blob);
-  a.download = `edgecat-live-${new Date().toISOString().replace(/[:.]/g, '-')}.jpg`;
-  document.body.append(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(a.href), 60_000);
-});
-// Another style (or own PNG) changes the live glasses too.
-for (const input of document.querySelectorAll('input[name="style"]')) {
-  input.addEventListener('change', () => { if (live?.camera.running) live.camera.setOverlay(liveOverlay()).catch(liveFail); });
+// Another style (or your own PNG) changes the live glasses too.
+for (const input of [...document.querySelectorAll('input[name="style"]'), el.overlayInput]) {
+  input.addEventListener('change', () => setTimeout(() => live?.restyle()));
 }
-el.overlayInput.addEventListener('change', () => {
-  setTimeout(() => { if (live?.camera.running && chosenStyle() === 'own') live.camera.setOverlay(liveOverlay()).catch(liveFail); });
-});
 
 loadInfo();
 // Have the worker ready its models and hot code now, while the user picks a

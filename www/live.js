@@ -305,3 +305,68 @@ export class LiveCamera {
     }).finally(() => { if (this.inFlight === pass) this.inFlight = null; });
   }
 }
+
+// ---- the card ------------------------------------------------------------------
+
+const NO_DEVICE = 'Live mode needs WebAssembly and module Web Workers, which this browser does not offer. You can still put sunglasses on a photo above.';
+
+/**
+ * Wire the page's live camera card (its elements by id, see index.html) to
+ * a LiveCamera. `getDevice()`: the on-device core; `glasses()`: the chosen
+ * { style } or { glasses: File }. Returns { start(), restyle(), camera }.
+ */
+export function mountLive({ getDevice, glasses, devicePossible = true }) {
+  const $ = (id) => document.getElementById(id);
+  const el = {
+    start: $('live-start'), stop: $('live-stop'), switch: $('live-switch'), switchWhy: $('live-switch-why'),
+    snapshot: $('live-snapshot'), status: $('live-status'), error: $('live-error'), stage: $('live-stage'),
+    view: $('live-view'), fps: $('live-fps'), passes: $('live-passes'), cats: $('live-cats'),
+  };
+  const fail = (err) => {
+    el.stage.hidden = true;
+    el.error.textContent = err?.sentence || err?.message || 'Live mode could not start. You can still put sunglasses on a photo above.';
+    if (!err?.sentence) console.error(err);
+  };
+  const camera = new LiveCamera({
+    canvas: el.view,
+    getDevice,
+    overlay: () => loadOverlay(glasses()),
+    onStats: ({ fps, passes, cats }) => {
+      el.fps.textContent = fps.toFixed(1);
+      el.passes.textContent = passes.toFixed(1);
+      el.cats.textContent = String(cats);
+    },
+    onState: ({ running, loading, cameras }) => {
+      el.start.disabled = running || loading;
+      el.stop.disabled = !running && !loading;
+      el.snapshot.disabled = !running;
+      el.stage.hidden = !running;
+      el.switch.disabled = !(running && cameras > 1);
+      el.switchWhy.textContent = running && cameras <= 1 ? 'Switch camera is off: this device has only one camera.' : '';
+      el.status.textContent = loading && running ? 'Camera on. Loading the on-device models (once)…'
+        : loading ? 'Starting the camera…'
+          : running ? 'Live: sunglasses go on every cat the camera sees. Nothing leaves this device.' : '';
+    },
+  });
+  el.stop.addEventListener('click', () => camera.stop());
+  el.switch.addEventListener('click', () => { el.error.textContent = ''; camera.switchCamera().catch(fail); });
+  el.snapshot.addEventListener('click', async () => {
+    const a = document.createElement('a');
+    a.href = URL.createObjectURL(await camera.snapshot());
+    a.download = `edgecat-live-${new Date().toISOString().replace(/[:.]/g, '-')}.jpg`;
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(a.href), 60_000);
+  });
+  return {
+    camera,
+    start() {
+      el.error.textContent = '';
+      if (!devicePossible) return fail({ sentence: NO_DEVICE });
+      if (!navigator.mediaDevices?.getUserMedia) return fail({ sentence: NO_CAMERA_API });
+      return camera.start().catch(fail);
+    },
+    restyle() { if (camera.running) camera.setOverlay(loadOverlay(glasses())).catch(fail); },
+  };
+}

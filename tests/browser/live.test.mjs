@@ -154,6 +154,7 @@ test('live: a browser without camera access gives a sentence', T, async (t) => {
   });
   await page.goto(`${BASE}/`);
   await page.click(tid('live-start'));
+  await page.waitForFunction(() => document.querySelector('[data-testid="live-error"]').textContent.trim());
   assert.match(await page.textContent(tid('live-error')), /^This browser cannot open a camera from this page/);
   assert.ok(await page.isHidden(tid('live-view')));
   assert.deepEqual(problems, []);
