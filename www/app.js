@@ -305,7 +305,16 @@ const plural = (n) => (n === 1 ? '1 cat' : `${n} cats`);
 async function onDevice(upload, photo, why) {
   const firstLoad = !devicePromise;
   if (firstLoad || !deviceLoadShown) setStatus(`${why ? `${why}, so` : 'On this device:'} loading the on-device models (once)…`, true);
-  const device = await getDevice();
+  let device;
+  try {
+    device = await getDevice();
+  } catch (err) {
+    if (err instanceof EdgecatError && err.code === 'device_unsupported') throw err;
+    console.error(err);
+    throw new EdgecatError('device_unavailable', why
+      ? `${why}, and the on-device models could not be loaded either. Check your connection and try again.`
+      : 'The on-device models could not be loaded. Check your connection and try again, or choose “At the edge”.');
+  }
   if (!why) setStatus('Putting on sunglasses on this device…', true);
   const started = performance.now();
   const { blob, cats, timings_ms: timings = {} } = await device.hipsterize(upload.file, overlayOptions());
