@@ -89,7 +89,8 @@ test-browser: build
 	@bash scripts/setup.sh browser
 	node tests/run-http.mjs tests/browser
 
-# Worker vs native vs Python baselines, one run, a few minutes; rewrites the
+# Worker vs native vs Python baselines, and on-device mode in Chromium vs
+# the edge (benches/device.mjs; alone: `node benches/device.mjs`), one run, a few minutes; rewrites the
 # generated part of BENCHMARKS.md. Not part of `make test` (no timed tests).
 # benches/trivial-worker is the baseline its cold start (b) subtracts: a
 # worker that answers "ok", built exactly as $(WORKER_OUT) is.
