@@ -90,8 +90,8 @@ test-browser: build
 	node tests/run-http.mjs tests/browser
 
 # Worker vs native vs Python baselines, and on-device mode in Chromium vs
-# the edge (benches/device.mjs; alone: `node benches/device.mjs`), one run, a few minutes; rewrites the
-# generated part of BENCHMARKS.md. Not part of `make test` (no timed tests).
+# the edge (benches/device.mjs; alone: `node benches/device.mjs`), one run,
+# a few minutes; rewrites the generated part of BENCHMARKS.md. Not part of `make test` (no timed tests).
 # benches/trivial-worker is the baseline its cold start (b) subtracts: a
 # worker that answers "ok", built exactly as $(WORKER_OUT) is.
 TRIVIAL_OUT := benches/trivial-worker/build/index.js
