@@ -12,6 +12,7 @@ pub mod codec;
 pub mod convert;
 pub mod detector;
 pub mod error;
+pub mod frame;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod landmarks;

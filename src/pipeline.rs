@@ -249,6 +249,16 @@ pub fn detect(photo: &[u8]) -> Result<Detection, ApiError> {
     Ok(Detection { width: img.width(), height: img.height(), cats, timings_ms: t })
 }
 
+/// `detect` on pixels already decoded (a video frame: `frame::rgb_from_rgba`).
+pub fn detect_image(img: &RgbImage) -> Result<Detection, ApiError> {
+    let start = Instant::now();
+    let mut t = Timings::default();
+    let engine = loaded_engine(&mut t)?;
+    let cats = find_cats(engine, img, &mut t)?;
+    t.total = ms(start);
+    Ok(Detection { width: img.width(), height: img.height(), cats, timings_ms: t })
+}
+
 /// Sunglasses on every cat. The overlay is the uploaded one, else the named
 /// built-in style, else the default style.
 pub fn hipsterize(upload: &Upload, format: OutputFormat) -> Result<Hipsterized, ApiError> {
