@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { BASE } from '../harness.mjs';
 import { imageSize } from '../images.mjs';
-import { CAT, DESKTOP, WWW, launch, openPage, outcome, pageBytes, screenshot, tid } from './browser.mjs';
+import { CAT, DESKTOP, OVERLAY, WWW, launch, openPage, outcome, pageBytes, screenshot, tid } from './browser.mjs';
 
 assert.ok(BASE, 'run me through `node tests/run-http.mjs tests/browser` (EDGECAT_URL)');
 const T = { timeout: 180_000 };
@@ -156,5 +156,19 @@ test('with the API not answering in time, the page falls back to the device and 
   const result = await outcome(page, 120_000);
   assert.equal(result.error, '', `the page shows an error: ${result.error}`);
   assert.match(await status(page), /^The edge did not answer within 2 seconds, so this photo was hipsterized on your device: \d+ cats? in sunglasses\.$/);
+  assert.deepEqual(problems, []);
+});
+
+test('on this device, your own PNG gets a sentence: it needs the edge', T, async (t) => {
+  const { page, problems } = await openPage(t, browser.context, DESKTOP);
+  await page.goto(`${BASE}/`);
+  await page.check(tid('where-device'));
+  t.after(() => page.check(tid('where-edge')).catch(() => {}));
+  await page.setInputFiles(tid('photo-input'), CAT);
+  await page.setInputFiles(tid('overlay-input'), OVERLAY);
+  await page.click(tid('hipsterize'));
+  const result = await outcome(page);
+  assert.match(result.error, /^On this device only the built-in styles are available/);
+  assert.equal(result.src, '');
   assert.deepEqual(problems, []);
 });
