@@ -6,7 +6,8 @@
 //
 //   node benches/live.mjs [URL]   (default: starts `wrangler dev` itself)
 //
-// `measureLiveFps({ url, y4m, seconds })` is for make bench; without `y4m`
+// `measureLiveFps({ url, y4m, seconds })` (also the default export, which
+// benches/device.mjs calls in make bench) is for make bench; without `y4m`
 // it makes one from four cat photos (tests/browser/camera.mjs), each shown
 // for a second.
 import path from 'node:path';
@@ -56,6 +57,8 @@ export async function measureLiveFps({ url, y4m, seconds = 10 }) {
     made?.remove();
   }
 }
+
+export default measureLiveFps;
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const own = process.argv[2] ? null : await startWorker();
