@@ -5,7 +5,7 @@
 //
 //   → { id, op: 'init' }                                   ← { id, ok: { modelLoadMs, instantiateMs } }
 //   → { id, op: 'detect', bytes: ArrayBuffer }             ← { id, ok: { width, height, cats, timings_ms } }
-//   → { id, op: 'hipsterize', bytes, style, format }       ← { id, ok: { bytes (transferred), format, cats, timings_ms } }
+//   → { id, op: 'hipsterize', bytes, style, format, glasses? } ← { id, ok: { bytes (transferred), format, cats, timings_ms } }
 //   → { id, op: 'frame', data: ArrayBuffer, width, height } or { id, op: 'frame', bitmap: ImageBitmap }
 //                                                          ← { id, ok: { width, height, cats, timings_ms } }
 //   a failure: { id, error: { code, message, status }, fatal? }  (fatal: the
@@ -31,7 +31,8 @@ const ops = {
     return { instantiateMs, modelLoadMs: core.load_models() };
   },
   detect: ({ bytes }) => core.detect(new Uint8Array(bytes)),
-  hipsterize: ({ bytes, style, format }) => core.hipsterize(new Uint8Array(bytes), style ?? undefined, format ?? undefined),
+  hipsterize: ({ bytes, style, format, glasses }) => core.hipsterize(new Uint8Array(bytes), style ?? undefined,
+    format ?? undefined, glasses ? new Uint8Array(glasses) : undefined),
   frame({ data, width, height, bitmap }) {
     if (bitmap) {
       const { width: w, height: h } = bitmap; // before pixels() closes it

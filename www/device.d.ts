@@ -54,8 +54,12 @@ export interface DeviceHipsterizeResult {
 export interface Device {
   /** The /api/detect body for this photo (exactly: same cats, same shape). */
   detect(photo: DevicePhoto): Promise<DetectResult>;
-  /** The photo with sunglasses on every cat; no cat rejects with no_cat_found. */
-  hipsterize(photo: DevicePhoto, options?: { style?: string; format?: 'jpeg' | 'png' }): Promise<DeviceHipsterizeResult>;
+  /**
+   * The photo with sunglasses on every cat; no cat rejects with no_cat_found.
+   * `style`: a built-in overlay (the API's default when absent); `glasses`:
+   * your own overlay image, which wins (not an image: bad_overlay).
+   */
+  hipsterize(photo: DevicePhoto, options?: { style?: string; format?: 'jpeg' | 'png'; glasses?: DevicePhoto }): Promise<DeviceHipsterizeResult>;
   /**
    * Cats on a video frame, no decode. Its pixels are transferred to the
    * worker, not copied: an ImageData's (or a whole-buffer `data`'s) buffer

@@ -97,9 +97,10 @@ async function start() {
       const bytes = await bytesOf(photo);
       return send({ op: 'detect', bytes }, [bytes]);
     },
-    async hipsterize(photo, { style, format } = {}) {
+    async hipsterize(photo, { style, format, glasses } = {}) {
       const bytes = await bytesOf(photo);
-      const out = await send({ op: 'hipsterize', bytes, style, format }, [bytes]);
+      const overlay = glasses ? await bytesOf(glasses, 'no_overlay') : undefined;
+      const out = await send({ op: 'hipsterize', bytes, style, format, glasses: overlay }, overlay ? [bytes, overlay] : [bytes]);
       const blob = new Blob([out.bytes], { type: out.format === 'png' ? 'image/png' : 'image/jpeg' });
       return { blob, cats: out.cats, timings_ms: out.timings_ms };
     },
@@ -126,9 +127,9 @@ async function start() {
 const SharedArrayBuffer_ = globalThis.SharedArrayBuffer ?? class {};
 
 /** A photo's bytes as a fresh ArrayBuffer (the caller's own is copied, never taken). */
-async function bytesOf(photo) {
+async function bytesOf(photo, missing = 'no_photo') {
   if (photo instanceof Blob) return photo.arrayBuffer();
   if (photo instanceof ArrayBuffer) return photo.slice(0);
   if (ArrayBuffer.isView(photo)) return new Uint8Array(photo.buffer, photo.byteOffset, photo.byteLength).slice().buffer;
-  throw failure({ code: 'no_photo' });
+  throw failure({ code: missing });
 }

@@ -51,12 +51,18 @@ pub fn detect(photo: &[u8]) -> Result<JsValue, JsValue> {
 }
 
 /// `POST /api/hipsterize` on a photo's bytes, with a built-in `style`
-/// (default: the API's) and `format` (`jpeg`, the default, or `png`):
+/// (default: the API's) or an `overlay` image of one's own (it wins, as in
+/// the API), and `format` (`jpeg`, the default, or `png`):
 /// `{bytes: Uint8Array, format, cats, timings_ms}`.
 #[wasm_bindgen]
-pub fn hipsterize(photo: Vec<u8>, style: Option<String>, format: Option<String>) -> Result<JsValue, JsValue> {
+pub fn hipsterize(
+    photo: Vec<u8>,
+    style: Option<String>,
+    format: Option<String>,
+    overlay: Option<Vec<u8>>,
+) -> Result<JsValue, JsValue> {
     let format = pipeline::output_format(format.as_deref(), None).map_err(thrown)?;
-    let upload = Upload { photo, overlay: None, style };
+    let upload = Upload { photo, overlay, style };
     let out = pipeline::hipsterize(&upload, format).map_err(thrown)?;
     let result = Object::new();
     set(&result, "bytes", &Uint8Array::from(&out.bytes[..]));
