@@ -303,13 +303,6 @@ const plural = (n) => (n === 1 ? '1 cat' : `${n} cats`);
  * `why` is set when the edge failed (the sentence says what happened).
  */
 async function onDevice(upload, photo, why) {
-  // The browser build puts on the built-in styles only (device.js takes a
-  // style, not an overlay file).
-  if (chosenStyle() === 'own') {
-    throw new EdgecatError('own_overlay_on_device', why
-      ? `${why}, and your own PNG can only be put on at the edge. Choose a built-in style to hipsterize this photo on your device.`
-      : 'On this device only the built-in styles are available: choose Classic, Aviator or Round, or “At the edge” for your own PNG.');
-  }
   const firstLoad = !devicePromise;
   if (firstLoad || !deviceLoadShown) setStatus(`${why ? `${why}, so` : 'On this device:'} loading the on-device models (once)…`, true);
   let device;
