@@ -196,7 +196,7 @@ const apiOptions = { api: API, timeoutMs: config.timeoutMs };
 const WHERE_KEY = 'edgecat.where';
 const WHERE_HINTS = {
   edge: 'At the edge: your photo is sent to the edgecat server, which sends it back with sunglasses and keeps nothing.',
-  device: 'On this device: your photo never leaves this browser. The models (a few MB) are downloaded once, the first time.',
+  device: 'On this device: your photo never leaves this browser. The on-device code and models (about 2.6 MB) are downloaded once, the first time.',
 };
 // A cheap check that needs no download; device.js's deviceSupported() has the last word.
 const DEVICE_POSSIBLE = typeof WebAssembly === 'object' && typeof Worker === 'function';
