@@ -309,7 +309,9 @@ async function onDevice(upload, photo, why) {
   try {
     device = await getDevice();
   } catch (err) {
-    if (err instanceof EdgecatError && err.code === 'device_unsupported') throw err;
+    if (err instanceof EdgecatError && err.code === 'device_unsupported') {
+      throw why ? new EdgecatError(err.code, `${why}, and this browser cannot run edgecat on the device (it needs WebAssembly and module Web Workers). Please try again later.`) : err;
+    }
     console.error(err);
     throw new EdgecatError('device_unavailable', why
       ? `${why}, and the on-device models could not be loaded either. Check your connection and try again.`
