@@ -150,7 +150,7 @@ export function drawOverlay(ctx, overlay, left, right) {
  * `getDevice()` resolves to the on-device core (device.js's loadDevice);
  * `overlay()` to what loadOverlay() gives for the page's chosen style.
  * `onStats({ fps, passes, cats })` about twice a second, `onState(state)`
- * on every change: { running, cameras, loading, error }.
+ * on every change: { running, loading, cameras (how many), label (the camera's name) }.
  */
 export class LiveCamera {
   constructor({ canvas, getDevice, overlay, onStats = () => {}, onState = () => {} }) {
@@ -203,7 +203,7 @@ export class LiveCamera {
     this.running = true;
     this.tracker.clear();
     this.cameras = (await navigator.mediaDevices.enumerateDevices()).filter((d) => d.kind === 'videoinput');
-    this.onState({ running: true, loading: !this.device, cameras: this.cameras.length });
+    this.onState({ running: true, loading: !this.device, cameras: this.cameras.length, label: this.label() });
     this.schedule(generation);
     try {
       this.overlay ??= await this.overlayFor();
@@ -213,8 +213,11 @@ export class LiveCamera {
       throw err;
     }
     if (generation !== this.generation) return;
-    this.onState({ running: true, loading: false, cameras: this.cameras.length });
+    this.onState({ running: true, loading: false, cameras: this.cameras.length, label: this.label() });
   }
+
+  /** The camera in use, by the name the browser gives it. */
+  label() { return this.stream?.getVideoTracks()[0]?.label || ''; }
 
   /** The overlay changed (another style or PNG chosen). */
   async setOverlay(overlay) { this.overlay = await overlay; }
@@ -336,7 +339,7 @@ export function mountLive({ getDevice, glasses, devicePossible = true }) {
       el.passes.textContent = passes.toFixed(1);
       el.cats.textContent = String(cats);
     },
-    onState: ({ running, loading, cameras }) => {
+    onState: ({ running, loading, cameras, label }) => {
       el.start.disabled = running || loading;
       el.stop.disabled = !running && !loading;
       el.snapshot.disabled = !running;
@@ -345,7 +348,7 @@ export function mountLive({ getDevice, glasses, devicePossible = true }) {
       el.switchWhy.textContent = running && cameras <= 1 ? 'Switch camera is off: this device has only one camera.' : '';
       el.status.textContent = loading && running ? 'Camera on. Loading the on-device models (once)…'
         : loading ? 'Starting the camera…'
-          : running ? 'Live: sunglasses go on every cat the camera sees. Nothing leaves this device.' : '';
+          : running ? `Live${label ? ` from “${label}”` : ''}: sunglasses go on every cat the camera sees. Nothing leaves this device.` : '';
     },
   });
   el.stop.addEventListener('click', () => camera.stop());

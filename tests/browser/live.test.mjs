@@ -123,6 +123,34 @@ test('live: sunglasses drawn at the cat\'s eyes on the camera\'s frames, with a 
   assert.deepEqual(problems, []);
 });
 
+test('live: with two cameras, "Switch camera" moves to the other one and the view goes on', T, async (t) => {
+  // Chromium's two synthetic fake cameras (no file: a moving test pattern).
+  const two = await launch({ args: ['--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream=device-count=2'] });
+  t.after(() => two.close());
+  const { page, problems } = await openPage(t, two.context, DESKTOP);
+  await page.goto(`${BASE}/`);
+  await page.click(tid('live-start'));
+  await page.waitForFunction(() => /^Live from “/.test(document.querySelector('[data-testid="live-status"]').textContent)
+    && Number(document.querySelector('[data-testid="live-passes"]').textContent) > 0, null, { timeout: 120_000 });
+  assert.ok(await page.isEnabled(tid('live-switch')), 'two cameras: switching is on');
+  assert.equal(await page.textContent(tid('live-switch-why')), '');
+  const camera = async () => (await page.textContent(tid('live-status'))).match(/^Live from “(.*)”/)[1];
+  const first = await camera();
+  const frames = Number(await page.getAttribute(tid('live-view'), 'data-frames'));
+  await page.click(tid('live-switch'));
+  await page.waitForFunction((was) => {
+    const m = document.querySelector('[data-testid="live-status"]').textContent.match(/^Live from “(.*)”/);
+    return m && m[1] !== was;
+  }, first);
+  const second = await camera();
+  assert.notEqual(second, first);
+  await page.waitForFunction((n) => Number(document.querySelector('[data-testid="live-view"]').dataset.frames) > n + 10, frames);
+  await page.click(tid('live-switch'));
+  await page.waitForFunction((was) => (document.querySelector('[data-testid="live-status"]').textContent.match(/^Live from “(.*)”/) || [])[1] === was, first);
+  assert.equal(await page.textContent(tid('live-error')), '');
+  assert.deepEqual(problems, []);
+});
+
 const START_SENTENCE = /^(The camera was not allowed|No camera was found|The camera could not be started|This browser cannot open a camera)/;
 
 for (const [name, error, sentence] of [
