@@ -362,7 +362,7 @@ function showTimings(timings, elapsed, upload) {
 
 function showDeviceTimings(timings, elapsed, loadMs, upload) {
   const parts = Object.entries(timings).map(([name, ms]) => `${name} ${Number(ms).toFixed(1)} ms`);
-  const load = Number.isFinite(loadMs) ? ` Model load ${Math.round(loadMs)} ms (first use only).` : '';
+  const load = Number.isFinite(loadMs) ? ` Model load ${Math.round(loadMs)} ms (the Wasm and its models, first use only).` : '';
   const size = upload.shrunk ? `${upload.shrunk.to.join('×')} px, ` : '';
   el.timings.textContent = `On this device: ${parts.join(' · ') || 'no timings'}. Device total ${Math.round(elapsed)} ms.${load} `
     + `Nothing was sent: the photo (${size}${formatBytes(upload.file.size)}) stayed in this browser.`;

@@ -87,7 +87,7 @@ test('on this device: the same cats as /api/detect, and no request carries the p
   requests.stop();
 
   assert.match(await status(page), /^Done on this device: \d+ cats? in sunglasses\. Your photo did not leave this browser\.$/);
-  assert.match(await page.textContent('#timings'), /^On this device: .*Device total \d+ ms\. Model load \d+ ms \(first use only\)\. Nothing was sent/);
+  assert.match(await page.textContent('#timings'), /^On this device: .*Device total \d+ ms\. Model load \d+ ms \(the Wasm and its models, first use only\)\. Nothing was sent/);
   assert.deepEqual(result.natural, imageSize(photo), 'result has the size of the photo');
   const out = await pageBytes(page, result.src);
   assert.deepEqual([...out.subarray(0, 3)], [0xff, 0xd8, 0xff], 'result is a JPEG');
