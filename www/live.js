@@ -32,6 +32,10 @@ export function cameraSentence(err) {
   }
 }
 
+const GLASSES_FAILED = 'The sunglasses could not be loaded. Check your connection and press “Start the camera” again.';
+const DEVICE_FAILED = 'Live mode could not load the on-device models it runs on. Check your connection and press “Start the camera” again.';
+const CAMERA_ENDED = 'The camera stopped (it was unplugged, or another app took it). Press “Start the camera” to go on.';
+
 export const NO_CAMERA_API = 'This browser cannot open a camera from this page (it needs camera support and a secure https page). You can still put sunglasses on a photo above.';
 
 const lerp = (a, b, t) => a + (b - a) * t;
@@ -150,11 +154,12 @@ export function drawOverlay(ctx, overlay, left, right) {
  * `getDevice()` resolves to the on-device core (device.js's loadDevice);
  * `overlay()` to what loadOverlay() gives for the page's chosen style.
  * `onStats({ fps, passes, cats })` about twice a second, `onState(state)`
- * on every change: { running, loading, cameras (how many), label (the camera's name) }.
+ * on every change: { running, loading, cameras (how many), label (the camera's name) };
+ * `onEnded()` when the camera goes away by itself.
  */
 export class LiveCamera {
-  constructor({ canvas, getDevice, overlay, onStats = () => {}, onState = () => {} }) {
-    Object.assign(this, { canvas, getDevice, overlayFor: overlay, onStats, onState });
+  constructor({ canvas, getDevice, overlay, onStats = () => {}, onState = () => {}, onEnded = () => {} }) {
+    Object.assign(this, { canvas, getDevice, overlayFor: overlay, onStats, onState, onEnded });
     this.ctx = canvas.getContext('2d');
     this.video = document.createElement('video');
     this.video.muted = true;
@@ -204,13 +209,24 @@ export class LiveCamera {
     this.tracker.clear();
     this.cameras = (await navigator.mediaDevices.enumerateDevices()).filter((d) => d.kind === 'videoinput');
     this.onState({ running: true, loading: !this.device, cameras: this.cameras.length, label: this.label() });
+    // A camera that goes away (unplugged, taken by another app) ends its track.
+    stream.getVideoTracks()[0]?.addEventListener('ended', () => {
+      if (generation !== this.generation) return;
+      this.stop();
+      this.onEnded();
+    });
     this.schedule(generation);
     try {
       this.overlay ??= await this.overlayFor();
-      this.device = await device;
-    } catch (err) {
+    } catch (cause) {
       this.stop();
-      throw err;
+      throw Object.assign(new Error(GLASSES_FAILED), { sentence: GLASSES_FAILED, cause });
+    }
+    try {
+      this.device = await device;
+    } catch (cause) {
+      this.stop();
+      throw Object.assign(new Error(DEVICE_FAILED), { sentence: DEVICE_FAILED, cause });
     }
     if (generation !== this.generation) return;
     this.onState({ running: true, loading: false, cameras: this.cameras.length, label: this.label() });
@@ -334,6 +350,7 @@ export function mountLive({ getDevice, glasses, devicePossible = true }) {
     canvas: el.view,
     getDevice,
     overlay: () => loadOverlay(glasses()),
+    onEnded: () => fail({ sentence: CAMERA_ENDED }),
     onStats: ({ fps, passes, cats }) => {
       el.fps.textContent = fps.toFixed(1);
       el.passes.textContent = passes.toFixed(1);

@@ -151,6 +151,18 @@ test('live: with two cameras, "Switch camera" moves to the other one and the vie
   assert.deepEqual(problems, []);
 });
 
+test('live: when the on-device models cannot be fetched, a sentence, not a broken view', T, async (t) => {
+  const { page, problems } = await openPage(t, browser.context, DESKTOP);
+  await page.route('**/pkg/**', (route) => route.abort('connectionrefused'));
+  await page.goto(`${BASE}/`);
+  await page.click(tid('live-start'));
+  await page.waitForFunction(() => document.querySelector('[data-testid="live-error"]').textContent.trim(), null, { timeout: 120_000 });
+  assert.match(await page.textContent(tid('live-error')), /^Live mode could not load the on-device models it runs on\. Check your connection/);
+  assert.ok(await page.isHidden(tid('live-view')));
+  assert.ok(await page.isEnabled(tid('live-start')), 'can try again');
+  assert.deepEqual(problems, []);
+});
+
 const START_SENTENCE = /^(The camera was not allowed|No camera was found|The camera could not be started|This browser cannot open a camera)/;
 
 for (const [name, error, sentence] of [
