@@ -13,15 +13,23 @@ WORKER_OUT := worker/build/index.js
 WORKER_SRC := $(shell find src worker/src -type f) $(wildcard models/*.nnef.tar models/*.onnx) \
 	models/manifest.json Cargo.toml Cargo.lock worker/Cargo.toml build.rs .cargo/config.toml
 
-.PHONY: setup build worker-build dev test check test-native test-http test-browser bench profile fuzz load models nnef clean
+# The browser build of the core (on-device mode: www/device.js), served with
+# the page by wrangler's assets from www/pkg/ (git-ignored). It links the
+# vision pipeline alone, so src/http/ is not among its sources.
+WEB_OUT := www/pkg/edgecat_web.js
+WEB_SRC := $(shell find src web/src -type f -not -path 'src/http/*') $(wildcard models/*.nnef.tar) \
+	models/manifest.json Cargo.toml Cargo.lock web/Cargo.toml build.rs .cargo/config.toml
+
+.PHONY: setup build worker-build web-build dev test check test-native test-http test-browser bench profile fuzz load models nnef clean
 
 setup:
 	@bash scripts/setup.sh rust npm
 
-build: setup $(WORKER_OUT)
+build: setup $(WORKER_OUT) $(WEB_OUT)
 
-# The Wasm build alone, for scripts/test.sh (which runs setup as its own phase).
+# The Wasm builds alone, for scripts/test.sh (which runs setup as its own phase).
 worker-build: $(WORKER_OUT)
+web-build: $(WEB_OUT)
 
 # worker-build would fetch wasm-bindgen and esbuild from the web;
 # these variables point it at the ones setup.sh installed. The Wasm build has
@@ -40,6 +48,20 @@ $(WORKER_OUT): $(WORKER_SRC)
 	cd worker && $(WASM_BUILD)
 	cp worker/build/index_bg.wasm target/wasm/index_bg.named.wasm
 	node scripts/strip-wasm.mjs worker/build/index_bg.wasm
+	@touch $@
+
+# Same target dir and `wasm` profile as the worker (its dependencies are
+# mostly the worker's), then wasm-bindgen for ES-module import by the page's
+# Web Worker. As for the worker: no wasm-opt, custom sections stripped, a
+# copy with names kept in target/wasm for profiling.
+WEB_WASM := target/wasm/wasm32-unknown-unknown/wasm/edgecat_web.wasm
+$(WEB_OUT): $(WEB_SRC)
+	CARGO_TARGET_DIR=$(CURDIR)/target/wasm cargo build --locked --target wasm32-unknown-unknown --profile wasm -p edgecat-web
+	rm -rf www/pkg
+	$(TOOLS)/bin/wasm-bindgen --target web --out-dir www/pkg $(WEB_WASM)
+	cp www/pkg/edgecat_web_bg.wasm target/wasm/edgecat_web_bg.named.wasm
+	node scripts/strip-wasm.mjs www/pkg/edgecat_web_bg.wasm
+	@node scripts/bundle.mjs --web
 	@touch $@
 
 dev: build
@@ -67,8 +89,9 @@ test-browser: build
 	@bash scripts/setup.sh browser
 	node tests/run-http.mjs tests/browser
 
-# Worker vs native vs Python baselines, one run, a few minutes; rewrites the
-# generated part of BENCHMARKS.md. Not part of `make test` (no timed tests).
+# Worker vs native vs Python baselines, and on-device mode in Chromium vs
+# the edge (benches/device.mjs; alone: `node benches/device.mjs`), one run,
+# a few minutes; rewrites the generated part of BENCHMARKS.md. Not part of `make test` (no timed tests).
 # benches/trivial-worker is the baseline its cold start (b) subtracts: a
 # worker that answers "ok", built exactly as $(WORKER_OUT) is.
 TRIVIAL_OUT := benches/trivial-worker/build/index.js
@@ -97,7 +120,7 @@ load: build
 	bash scripts/load.sh
 
 clean:
-	rm -rf worker/build benches/trivial-worker/build target
+	rm -rf worker/build www/pkg benches/trivial-worker/build target
 
 # Re-create the int8 models from ../shared (about an hour on 2 cores), then
 # their NNEF.

@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ROOT, SHARED, freePort, startWorker } from '../tests/harness.mjs';
 import { bundleSize } from '../scripts/bundle.mjs';
+import { deviceBench, deviceMarkdown } from './device.mjs';
 
 const PHOTO = process.env.BENCH_PHOTO || path.join(SHARED, 'data', 'cat-photos', 'kairess_022.jpg');
 const WARM_RUNS = Number(process.env.BENCH_RUNS || 50);
@@ -330,6 +331,10 @@ log('worker cold starts…');
 const cold = await workerCold();
 log('worker warm…');
 const warm = await workerWarm(big);
+// Issue 19: on-device mode in Chromium against the edge, same page, same run
+// (and live mode, from benches/live.mjs when it exists: see device.mjs).
+log('on-device mode in Chromium vs the edge…');
+const device = await deviceBench({ photo, runs: Math.min(WARM_RUNS, 30), log });
 
 // (a), (b), (c) of issue 16, and the targets they are held to.
 const coldPenalty = cold.firstMs - warm.p50;
@@ -405,6 +410,7 @@ ${['decode', 'detect', 'landmarks', 'overlay', 'encode', 'total'].map((k) => row
 | \`/api/detect\` request p50 | ${f1(warm.detectP50)} | | |
 | worker ÷ native total; worker detect ÷ Python detect | ${f2(ratios.wasmNative)} | | ${f2(ratios.detectWasmOrt)} |
 
+${deviceMarkdown(device)}
 ### Size and memory
 
 | | value |
@@ -426,5 +432,5 @@ let doc = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : `# Benchmarks\n\
 if (!doc.includes(begin)) doc += `\n${begin}\n${end}\n`;
 doc = doc.slice(0, doc.indexOf(begin) + begin.length) + '\n' + md + doc.slice(doc.indexOf(end));
 fs.writeFileSync(file, doc);
-fs.writeFileSync(path.join(OUT, 'last.json'), JSON.stringify({ ver, b, compileMs, nat, natBig, natLoad, py, pySvc, startup, cold, warm, target, ratios }, null, 2));
+fs.writeFileSync(path.join(OUT, 'last.json'), JSON.stringify({ ver, b, compileMs, nat, natBig, natLoad, py, pySvc, startup, cold, warm, device, target, ratios }, null, 2));
 log(`wrote BENCHMARKS.md and target/bench/last.json`);

@@ -6,9 +6,10 @@
 #![allow(dead_code)]
 
 use edgecat::codec::{self, OutputFormat, MAX_OVERLAY_SIDE, MAX_PIXELS, MAX_SIDE};
-use edgecat::cors::CorsPolicy;
-use edgecat::input::{self, Part, Upload, MAX_BODY_BYTES};
-use edgecat::routes::{self, Route};
+use edgecat::http::cors::CorsPolicy;
+use edgecat::http::input::{self, Part, MAX_BODY_BYTES};
+use edgecat::pipeline::Upload;
+use edgecat::http::routes::{self, Route};
 use edgecat::{pipeline, ApiError};
 
 /// Every error must be one the caller may see here, and serialize.

@@ -3,7 +3,9 @@
 // wrangler itself reports. `make test` runs this as a size guard (size is
 // deterministic, so unlike time it can be a check); `make bench` reports it.
 //
-//   node scripts/bundle.mjs     prints the sizes; exits 1 over the Free plan's 3 MB
+//   node scripts/bundle.mjs        prints the sizes; exits 1 over the Free plan's 3 MB
+//   node scripts/bundle.mjs --web  the browser build's (www/pkg/) sizes; exits 1 if a file is over
+//                                  what a static asset may be (25 MiB)
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -31,7 +33,33 @@ export function bundleSize(dir = path.join(ROOT, 'target', 'dry-run')) {
   return { raw, gzip, wasmRaw, wasmGzip, wranglerGzip: reported ? Number(reported[2]) * 1024 : null };
 }
 
-if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+// Cloudflare serves a static asset of at most 25 MiB.
+export const ASSET_MAX_BYTES = 25 * 1024 * 1024;
+export const WEB_PKG = path.join(ROOT, 'www', 'pkg');
+
+/** The browser build (www/pkg/, on-device mode): raw and gzip -9, the Wasm apart. */
+export function webSize(dir = WEB_PKG) {
+  let raw = 0; let gzip = 0; let wasmRaw = 0; let wasmGzip = 0; let largest = 0;
+  for (const f of fs.readdirSync(dir)) {
+    if (f.endsWith('.d.ts')) continue; // types: not fetched by the page
+    const b = fs.readFileSync(path.join(dir, f));
+    const g = zlib.gzipSync(b, { level: 9 }).length;
+    raw += b.length; gzip += g; largest = Math.max(largest, b.length);
+    if (f.endsWith('.wasm')) { wasmRaw += b.length; wasmGzip += g; }
+  }
+  return { raw, gzip, wasmRaw, wasmGzip, largest };
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url) && process.argv[2] === '--web') {
+  // `make build`'s size step for www/pkg/ (served as assets, not in the bundle).
+  const w = webSize();
+  const mb = (x) => `${(x / 1e6).toFixed(3)} MB`;
+  console.log(`browser build (www/pkg): raw ${mb(w.raw)}, gzip -9 ${mb(w.gzip)}; of which Wasm raw ${mb(w.wasmRaw)}, gzip ${mb(w.wasmGzip)}`);
+  if (w.largest > ASSET_MAX_BYTES) {
+    console.error(`browser build: a file of ${mb(w.largest)} is over the ${mb(ASSET_MAX_BYTES)} a static asset may be`);
+    process.exit(1);
+  }
+} else if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const b = bundleSize();
   const mb = (x) => `${(x / 1e6).toFixed(3)} MB`;
   // The larger of wrangler's figure and our gzip -9 is the one checked.

@@ -6,6 +6,7 @@
 #   scripts/test.sh          three chains at the same time:
 #                              [native]  native test build → native tests (starts at once)
 #                              [worker]  (after the tools) Wasm build → bundle size guard →
+#                                        browser Wasm build (www/pkg) →
 #                                        HTTP and page suites (one wrangler dev)
 #                              [browser] (after the tools) Chromium (apt; only the first time)
 #   scripts/test.sh --quick  [native] native tests | [worker] HTTP suite, against
@@ -74,6 +75,9 @@ browser_tools() { phase browser-tools bash scripts/setup.sh browser; }
 worker_full() {
   phase wasm-build make --no-print-directory worker-build || return
   phase bundle-size node scripts/bundle.mjs || return
+  # The browser build (www/pkg/, on-device mode), which tests/browser loads
+  # from the same wrangler dev; mostly the worker's dependencies, built.
+  phase web-build make --no-print-directory web-build || return
   # The page tests need Chromium, which [browser] installs. The CLI tests
   # (tests/http/cli.test.mjs, run last) wait for the [native] build's end.
   while [ ! -e "$LOG/browser.done" ]; do sleep 1; done

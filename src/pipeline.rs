@@ -6,7 +6,6 @@
 use crate::codec::{self, OutputFormat};
 use crate::detector::{self, Detector, Plan};
 use crate::error::ApiError;
-use crate::input::Upload;
 use crate::landmarks::Landmarker;
 use crate::models::{self, EmbeddedModel};
 use crate::overlay::{self, Overlay};
@@ -15,6 +14,16 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 use web_time::Instant;
+
+/// A photo and how to dress it: the overlay (an image) or the name of a
+/// built-in style. The HTTP layer builds it from a request
+/// (`http::input`), the CLI and the browser build from their arguments.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Upload {
+    pub photo: Vec<u8>,
+    pub overlay: Option<Vec<u8>>,
+    pub style: Option<String>,
+}
 
 pub struct Engine {
     pub detector: Detector,
@@ -237,6 +246,16 @@ pub fn detect(photo: &[u8]) -> Result<Detection, ApiError> {
     let img = timed(&mut t.decode, || codec::decode_photo(photo, None))?;
     let engine = loaded_engine(&mut t)?;
     let cats = find_cats(engine, &img, &mut t)?;
+    t.total = ms(start);
+    Ok(Detection { width: img.width(), height: img.height(), cats, timings_ms: t })
+}
+
+/// `detect` on pixels already decoded (a video frame: `frame::rgb_from_rgba`).
+pub fn detect_image(img: &RgbImage) -> Result<Detection, ApiError> {
+    let start = Instant::now();
+    let mut t = Timings::default();
+    let engine = loaded_engine(&mut t)?;
+    let cats = find_cats(engine, img, &mut t)?;
     t.total = ms(start);
     Ok(Detection { width: img.width(), height: img.height(), cats, timings_ms: t })
 }

@@ -1,7 +1,7 @@
 // Preloaded into every HTTP test process (tests/run-http.mjs: `node --import
 // ./tests/conformance.mjs --test …`): wraps globalThis.fetch so that every
 // answer from a local edgecat worker under /api/ is checked against the API
-// contract, src/openapi.json (tests/openapi.mjs). A violation makes that
+// contract, src/http/openapi.json (tests/openapi.mjs). A violation makes that
 // fetch throw, so the test that made the request fails and is named; all
 // violations are also printed when the process exits, and make it fail even
 // if a test swallowed the error. Not checked: test-only routes, the local
@@ -60,7 +60,7 @@ globalThis.fetch = async function conformingFetch(input, init) {
   const violations = check({ method, url, status: res.status, headers: res.headers, body });
   if (violations.length) {
     stats.violations.push(...violations);
-    throw new Error(`the answer does not conform to src/openapi.json:\n  ${violations.join('\n  ')}`);
+    throw new Error(`the answer does not conform to src/http/openapi.json:\n  ${violations.join('\n  ')}`);
   }
   return res;
 };
@@ -71,7 +71,7 @@ process.on('exit', () => {
     fs.appendFileSync(process.env.EDGECAT_CONFORMANCE_LOG, `${JSON.stringify({ file, ...stats })}\n`);
   }
   if (stats.violations.length) {
-    console.error(`${file}: ${stats.violations.length} answer(s) do not conform to src/openapi.json:\n  ${stats.violations.join('\n  ')}`);
+    console.error(`${file}: ${stats.violations.length} answer(s) do not conform to src/http/openapi.json:\n  ${stats.violations.join('\n  ')}`);
     process.exitCode = 1;
   }
 });

@@ -1,4 +1,4 @@
-// The API contract, src/openapi.json, as the tests use it: the document
+// The API contract, src/http/openapi.json, as the tests use it: the document
 // checked against the OpenAPI 3.1 schema (@seriousme/openapi-schema-validator),
 // and a checker that says whether one real answer conforms to it (statuses,
 // content types, documented headers, JSON bodies by their JSON Schema with
@@ -11,7 +11,7 @@ import Ajv2020 from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-export const DOCUMENT_PATH = path.join(ROOT, 'src/openapi.json');
+export const DOCUMENT_PATH = path.join(ROOT, 'src/http/openapi.json');
 export const DOCUMENT_TEXT = fs.readFileSync(DOCUMENT_PATH, 'utf8');
 export const DOCUMENT = JSON.parse(DOCUMENT_TEXT);
 
@@ -78,7 +78,7 @@ export function checker(doc = DOCUMENT) {
 
   /** The documented response for an answer, or a violation. */
   function documented(method, pathname, status) {
-    // The worker forgives one trailing slash (src/routes.rs).
+    // The worker forgives one trailing slash (src/http/routes.rs).
     const route = pathname.length > 1 && pathname.endsWith('/') ? pathname.slice(0, -1) : pathname;
     const item = doc.paths[route];
     if (!item) return { where: `${method} ${pathname} (no such path: components.responses.NotFound)`, responses: { 404: doc.components.responses.NotFound } };

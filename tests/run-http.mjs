@@ -43,7 +43,7 @@ const runs = fs.existsSync(conformanceLog)
   : [];
 fs.rmSync(logDir, { recursive: true, force: true });
 const total = (k) => runs.reduce((n, r) => n + (Array.isArray(r[k]) ? r[k].length : r[k]), 0);
-console.log(`OpenAPI conformance: ${total('checked')} answers checked against src/openapi.json in ${runs.length} test files, ${total('violations')} violations (${total('skipped')} skipped: wrangler's and workerd's own answers, aborted answers)`);
+console.log(`OpenAPI conformance: ${total('checked')} answers checked against src/http/openapi.json in ${runs.length} test files, ${total('violations')} violations (${total('skipped')} skipped: wrangler's and workerd's own answers, aborted answers)`);
 console.log(`  ${runs.map((r) => `${path.basename(r.file, '.test.mjs')} ${r.checked}`).join(', ')}`);
 for (const r of runs) for (const v of r.violations) console.error(`  ${r.file}: ${v}`);
 if (total('violations') > 0 && status === 0) status = 1;

@@ -6,7 +6,7 @@
 //!   edgecat convert MODEL.onnx -o MODEL.nnef.tar   (feature `onnx`)
 
 use edgecat::codec::OutputFormat;
-use edgecat::input::Upload;
+use edgecat::pipeline::Upload;
 use edgecat::pipeline;
 use std::process::ExitCode;
 

@@ -7,7 +7,7 @@
 //! thread (no thread pool), so counting that thread sees all of it.
 
 use edgecat::codec::{self, OutputFormat, PhotoHeader};
-use edgecat::input::Upload;
+use edgecat::pipeline::Upload;
 use edgecat::pipeline;
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
 use std::alloc::{GlobalAlloc, Layout, System};

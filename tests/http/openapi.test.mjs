@@ -1,4 +1,4 @@
-// The API contract: GET /api/openapi.json serves src/openapi.json as it is,
+// The API contract: GET /api/openapi.json serves src/http/openapi.json as it is,
 // the document is valid OpenAPI 3.1, and the conformance check that every
 // other suite runs under (tests/conformance.mjs) is on and catches mistakes.
 import { test } from 'node:test';
@@ -6,12 +6,12 @@ import assert from 'node:assert/strict';
 import { BASE } from '../harness.mjs';
 import { DOCUMENT, DOCUMENT_TEXT, checker, validateDocument } from '../openapi.mjs';
 
-test('GET /api/openapi.json serves src/openapi.json byte for byte', async () => {
+test('GET /api/openapi.json serves src/http/openapi.json byte for byte', async () => {
   const res = await fetch(`${BASE}/api/openapi.json`);
   assert.equal(res.status, 200);
   assert.equal(res.headers.get('content-type'), 'application/json');
   const served = Buffer.from(await res.arrayBuffer());
-  assert.ok(served.equals(Buffer.from(DOCUMENT_TEXT, 'utf8')), 'the served document is src/openapi.json');
+  assert.ok(served.equals(Buffer.from(DOCUMENT_TEXT, 'utf8')), 'the served document is src/http/openapi.json');
   const head = await fetch(`${BASE}/api/openapi.json`, { method: 'HEAD' });
   assert.equal(head.status, 200);
   assert.equal((await head.arrayBuffer()).byteLength, 0);

@@ -1,10 +1,10 @@
-//! Waiting for room in the isolate's memory budget (`edgecat::budget`): a
+//! Waiting for room in the isolate's memory budget (`edgecat::http::budget`): a
 //! request that does not fit waits its turn, a bounded time, then is
 //! answered 503 `busy` with `Retry-After`.
 
 use std::time::Duration;
 
-use edgecat::budget::Reservation;
+use edgecat::http::budget::Reservation;
 use edgecat::ApiError;
 use worker::Delay;
 
@@ -37,7 +37,7 @@ impl Admission {
             return Err(ApiError::ImageTooLarge(format!(
                 "this request needs about {} MB; the worker has {} MB for all its requests",
                 total.div_ceil(1_000_000),
-                edgecat::budget::ISOLATE.capacity() / 1_000_000
+                edgecat::http::budget::ISOLATE.capacity() / 1_000_000
             )));
         }
         // First come, first served: the ticket keeps this request's place

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use edgecat::budget::Reservation;
-use edgecat::input::{self, Part};
+use edgecat::http::budget::Reservation;
+use edgecat::http::input::{self, Part};
 use edgecat::ApiError;
 use futures_util::future::{select, Either};
 use futures_util::StreamExt;

@@ -2,11 +2,12 @@
 //! and core results (or `ApiError`s) into HTTP responses. Everything that can
 //! be decided without the runtime lives in the core crate.
 
-use edgecat::budget::{self, Reservation};
-use edgecat::cors::CorsPolicy;
-use edgecat::input::{self, BodyKind, Upload};
-use edgecat::routes::{self, Endpoint, Route};
-use edgecat::{info, pipeline, ApiError};
+use edgecat::http::budget::{self, Reservation};
+use edgecat::http::cors::CorsPolicy;
+use edgecat::http::input::{self, BodyKind, Upload};
+use edgecat::http::routes::{self, Endpoint, Route};
+use edgecat::http::info;
+use edgecat::{pipeline, ApiError};
 use wasm_bindgen::JsCast;
 use worker::{event, Context, Env, Headers, Request, Response, Result};
 
@@ -138,7 +139,7 @@ async fn call(endpoint: Endpoint, req: &mut Request, env: &Env) -> std::result::
             Ok(Reply::json(200, &body))
         }
         Endpoint::Models => Ok(Reply::json(200, &info::models())),
-        Endpoint::OpenApi => Ok(Reply::bytes(200, "application/json", edgecat::openapi::DOCUMENT.into())),
+        Endpoint::OpenApi => Ok(Reply::bytes(200, "application/json", edgecat::http::openapi::DOCUMENT.into())),
         Endpoint::Warm => {
             limits.admission.admit(&mut held, pipeline::WARM_UP_BYTES).await?;
             let w = pipeline::warm()?;

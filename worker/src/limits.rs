@@ -1,9 +1,9 @@
 //! The abuse limit: asks the Workers Rate Limiting binding about a photo
 //! request before its body is read. What is counted, under which key, and the
-//! switch are the core's (`edgecat::ratelimit`).
+//! switch are the core's (`edgecat::http::ratelimit`).
 
-use edgecat::ratelimit;
-use edgecat::routes::Endpoint;
+use edgecat::http::ratelimit;
+use edgecat::http::routes::Endpoint;
 use edgecat::ApiError;
 use worker::{console_error, Env, Headers};
 

@@ -1,4 +1,4 @@
-//! The API contract: an OpenAPI 3.1 document (src/openapi.json), served as
+//! The API contract: an OpenAPI 3.1 document (src/http/openapi.json), served as
 //! is at `GET /api/openapi.json`. The tests below keep it in step with the
 //! routes (`routes::Endpoint`) and the errors (`ApiError`); the HTTP suites
 //! check every answer against it (tests/conformance.mjs).
@@ -9,7 +9,7 @@ pub const DOCUMENT: &str = include_str!("openapi.json");
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::routes::Endpoint;
+    use crate::http::routes::Endpoint;
     use crate::ApiError;
     use serde_json::Value;
     use std::collections::BTreeSet;
@@ -17,7 +17,7 @@ mod tests {
     const HTTP_METHODS: [&str; 8] = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
 
     fn doc() -> Value {
-        serde_json::from_str(DOCUMENT).expect("src/openapi.json is JSON")
+        serde_json::from_str(DOCUMENT).expect("src/http/openapi.json is JSON")
     }
 
     /// One value of every `ApiError` variant.
@@ -64,7 +64,7 @@ mod tests {
     /// The codes `ApiError::code` can return, read from its source: every
     /// variant needs an arm there, listed above or not.
     fn codes_in_error_rs() -> BTreeSet<String> {
-        let src = include_str!("error.rs");
+        let src = include_str!("../error.rs");
         let start = src.find("pub fn code(&self)").expect("ApiError::code");
         let body = &src[start..];
         let body = &body[..body.find("\n    }\n").expect("end of code()")];
@@ -124,7 +124,7 @@ mod tests {
         let documented = strings(&doc["components"]["schemas"]["Problem"]["properties"]["code"]["enum"]);
         let listed: BTreeSet<String> = every_error().iter().map(|e| e.code().to_string()).collect();
         assert_eq!(listed, codes_in_error_rs(), "every_error() misses an ApiError variant");
-        assert_eq!(documented, listed, "the Problem code enum of src/openapi.json");
+        assert_eq!(documented, listed, "the Problem code enum of src/http/openapi.json");
         let statuses: BTreeSet<u64> = every_error().iter().map(|e| u64::from(e.status())).collect();
         let documented: BTreeSet<u64> = doc["components"]["schemas"]["Problem"]["properties"]["status"]["enum"]
             .as_array()
@@ -132,7 +132,7 @@ mod tests {
             .iter()
             .map(|s| s.as_u64().expect("a status"))
             .collect();
-        assert_eq!(documented, statuses, "the Problem status enum of src/openapi.json");
+        assert_eq!(documented, statuses, "the Problem status enum of src/http/openapi.json");
     }
 
     #[test]

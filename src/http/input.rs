@@ -3,6 +3,8 @@
 //! field is the photo, the overlay and the style.
 
 use crate::error::ApiError;
+/// What a request is reduced to: the pipeline's own input type.
+pub use crate::pipeline::Upload;
 
 /// Largest request body accepted (20 MB).
 pub const MAX_BODY_BYTES: u64 = 20 * 1000 * 1000;
@@ -76,13 +78,6 @@ impl Part {
     }
 }
 
-/// The request, reduced to what the pipeline needs.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Upload {
-    pub photo: Vec<u8>,
-    pub overlay: Option<Vec<u8>>,
-    pub style: Option<String>,
-}
 
 const PHOTO_FIELDS: [&str; 2] = ["cat", "image"];
 const OVERLAY_FIELDS: [&str; 2] = ["glasses", "shades"];

@@ -5,7 +5,7 @@
 use std::net::{IpAddr, Ipv6Addr};
 
 use crate::error::ApiError;
-use crate::routes::Endpoint;
+use crate::http::routes::Endpoint;
 
 /// The binding's `name` under `[[ratelimits]]` in wrangler.toml.
 pub const BINDING: &str = "PHOTO_RATE_LIMIT";

@@ -12,7 +12,7 @@ pub enum Endpoint {
     /// Loads the models now, so the first photo does not wait for them (the
     /// page calls it when it opens).
     Warm,
-    /// This API's OpenAPI 3.1 document (src/openapi.json).
+    /// This API's OpenAPI 3.1 document (src/http/openapi.json).
     OpenApi,
     /// Test-only: panics on purpose (enabled by `EDGECAT_TEST_ROUTES=1`).
     Panic,
@@ -56,7 +56,7 @@ impl Endpoint {
     }
 
     /// Routed only with `EDGECAT_TEST_ROUTES=1`, and not part of the API
-    /// contract (src/openapi.json leaves them out).
+    /// contract (src/http/openapi.json leaves them out).
     pub fn test_only(self) -> bool {
         matches!(self, Endpoint::Panic | Endpoint::Load)
     }
