@@ -410,7 +410,8 @@ hostile('a chunked multipart body (no length) passing 20 MB → 413 payload_too_
 // An answer sent before the upload was read used to leave wrangler dev's hop
 // to workerd half-read, and the next request on it failed with the
 // ProxyWorker's 503 ("worker restarted"). The worker now discards what is
-// left (bounded: 32 MB, 2 s) before answering; see worker/src/body.rs.
+// left (bounded: 32 MB, 10 s, and a second without data) before answering;
+// see worker/src/body.rs.
 for (const [name, options, status, code] of [
   ['a chunked upload past 20 MB, ended', { headers: { 'content-type': 'image/png' }, chunks: zeros(21, MB) }, 413, 'payload_too_large'],
   ['a chunked upload past 20 MB, held open', { headers: { 'content-type': 'image/png' }, chunks: zeros(21, MB), hold: true }, 413, 'payload_too_large'],

@@ -65,7 +65,8 @@ async function ok(res, what, status = 200) {
 /**
  * POST over node:http that declares `declared` bytes, sends `sent` of them
  * and never ends the body: only an answer decided before the body is read
- * can come back (the worker gives up the rest of it after 2 s; body.rs).
+ * can come back (the worker gives up the rest of it after a second without
+ * data; body.rs).
  */
 function heldUpload(client, route, { declared, sent, type }) {
   return new Promise((resolve, reject) => {
