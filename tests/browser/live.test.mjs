@@ -124,8 +124,9 @@ test('live: sunglasses drawn at the cat\'s eyes on the camera\'s frames, with a 
 });
 
 test('live: the glasses follow a cat that moves, frame by frame', T, async (t) => {
-  // The photo sways 48 px left and right over 2 s; each frame carries its index.
-  const moving = await makeMovingCamera(PHOTO, { amplitude: 48, period: 60 });
+  // The photo sways 48 px left and right over 3 s (slow enough that a loaded
+  // machine's slower detector still keeps up); each frame carries its index.
+  const moving = await makeMovingCamera(PHOTO, { amplitude: 48, period: 90 });
   t.after(() => moving.remove());
   const res = await fetch(`${BASE}/api/detect`, { method: 'POST', body: moving.base.png, headers: { 'content-type': 'image/png' } });
   const { cats: [cat] } = await res.json();
