@@ -224,18 +224,19 @@ pub fn warm() -> Result<Warmed, ApiError> {
     Ok(Warmed { model_load_ms: t.model_load, warm_up_ms })
 }
 
-/// Find every cat face and its landmarks, best first.
+/// Find every cat face and its landmarks, best first: the detector's
+/// candidates, each kept only if the landmark model's face check agrees.
 pub fn find_cats(engine: &Engine, img: &RgbImage, t: &mut Timings) -> Result<Vec<Cat>, ApiError> {
     let internal = |e: tract_nnef::prelude::TractError| ApiError::Internal(format!("inference failed: {e:#}"));
     let faces = timed(&mut t.detect, || engine.detector.detect(img)).map_err(internal)?;
     timed(&mut t.landmarks, || {
-        faces
-            .into_iter()
-            .map(|face| {
-                let points = engine.landmarker.locate(img, face.bbox).map_err(internal)?;
-                Ok(Cat { score: face.score, bbox: face.bbox, landmarks: points.into_iter().collect() })
-            })
-            .collect()
+        let mut cats = Vec::with_capacity(faces.len());
+        for face in faces {
+            if let Some((_, points)) = engine.landmarker.check_and_locate(img, face.bbox).map_err(internal)? {
+                cats.push(Cat { score: face.score, bbox: face.bbox, landmarks: points.into_iter().collect() });
+            }
+        }
+        Ok(cats)
     })
 }
 

@@ -1,5 +1,8 @@
-// edgecat front end: choose a photo, pick sunglasses, POST it to the API,
-// show before/after. No framework, no build step.
+// edgecat front end: choose a photo, pick sunglasses, have them put on at
+// the edge (POST to the API) or on this device (the same core as Wasm in a
+// Web Worker, device.js), show before/after; and a live camera view
+// (live.js). No framework, no build step. device.js and live.js are imported
+// only when first needed, so the first load stays as light as the page.
 import config from './config.js';
 import { EdgecatError, MESSAGES, detect, health, hipsterize as callHipsterize, looksLikeImage, resultFileName, shrink, warm } from './edgecat.js';
 
@@ -13,6 +16,8 @@ const el = {
   preview: $('preview'), canvas: $('detections'), detectSummary: $('detect-summary'),
   result: $('result'), catsFound: $('cats-found'), download: $('download'),
   timings: $('timings'), models: $('models'), apiBase: $('api-base'), apiVersion: $('api-version'),
+  whereHint: $('where-hint'), whereDevice: document.querySelector('input[name="where"][value="device"]'),
+  liveStart: $('live-start'), liveError: $('live-error'),
 };
 
 // ---- human sentences -------------------------------------------------------
@@ -182,6 +187,58 @@ function overlayOptions() {
 
 const apiOptions = { api: API, timeoutMs: config.timeoutMs };
 
+// ---- where the work runs -------------------------------------------------------
+// "At the edge" posts the photo to the API; "on this device" runs the same
+// core in a Web Worker here, and the photo never leaves the browser. When
+// the edge cannot be reached (network failure or no answer in time), the
+// page does the photo on the device and says so.
+
+const WHERE_KEY = 'edgecat.where';
+const WHERE_HINTS = {
+  edge: 'At the edge: your photo is sent to the edgecat server, which sends it back with sunglasses and keeps nothing.',
+  device: 'On this device: your photo never leaves this browser. The on-device code and models (about 2.6 MB) are downloaded once, the first time.',
+};
+// A cheap check that needs no download; device.js's deviceSupported() has the last word.
+const DEVICE_POSSIBLE = typeof WebAssembly === 'object' && typeof Worker === 'function';
+const DEVICE_UNSUPPORTED = 'This browser cannot run edgecat on the device (it needs WebAssembly and module Web Workers), so photos go to the edge.';
+
+const chosenWhere = () => document.querySelector('input[name="where"]:checked')?.value || 'edge';
+
+function showWhereHint() {
+  el.whereHint.textContent = DEVICE_POSSIBLE ? WHERE_HINTS[chosenWhere()] : `${WHERE_HINTS.edge} ${DEVICE_UNSUPPORTED}`;
+}
+
+for (const input of document.querySelectorAll('input[name="where"]')) {
+  input.addEventListener('change', () => {
+    try { localStorage.setItem(WHERE_KEY, chosenWhere()); } catch { /* storage may be off */ }
+    showWhereHint();
+    // Start the download now, while the user picks a photo.
+    if (chosenWhere() === 'device') getDevice().catch(() => {});
+  });
+}
+if (!DEVICE_POSSIBLE) {
+  el.whereDevice.disabled = true;
+} else {
+  let saved = null;
+  try { saved = localStorage.getItem(WHERE_KEY); } catch { /* storage may be off */ }
+  if (saved === 'device') el.whereDevice.checked = true;
+}
+showWhereHint();
+
+let devicePromise = null;
+let deviceLoadShown = false; // the model load time is shown with the first on-device result only
+/** The on-device core (device.js, loaded on first use; memoised, retried after a failure). */
+function getDevice() {
+  devicePromise ??= import('./device.js').then((m) => {
+    if (!m.deviceSupported()) throw new EdgecatError('device_unsupported', DEVICE_UNSUPPORTED);
+    return m.loadDevice();
+  });
+  devicePromise.catch(() => { devicePromise = null; });
+  return devicePromise;
+}
+/** Whether the edge's failure means it is out of reach (not an answer about the photo). */
+const edgeUnreachable = (err) => err instanceof EdgecatError && (err.code === 'network_error' || err.code === 'timeout');
+
 // ---- hipsterize ----------------------------------------------------------------
 
 el.button.addEventListener('click', hipsterize);
@@ -205,14 +262,30 @@ async function hipsterize() {
     const upload = await prepareUpload(photo);
     setStatus(upload.shrunk ? `Shrunk to ${upload.shrunk.to.join('×')} px. Putting on sunglasses…`
       : 'Putting on sunglasses…', true);
+    if (chosenWhere() === 'device' && DEVICE_POSSIBLE) {
+      await onDevice(upload, photo, '');
+      return;
+    }
     const started = performance.now();
-    const { blob, cats, timings } = await callHipsterize(upload.file, { ...apiOptions, ...overlayOptions() });
+    let answer;
+    try {
+      answer = await callHipsterize(upload.file, { ...apiOptions, ...overlayOptions() });
+    } catch (err) {
+      if (!edgeUnreachable(err) || !DEVICE_POSSIBLE) throw err;
+      const why = err.code === 'timeout'
+        ? `The edge did not answer within ${Math.round(config.timeoutMs / 1000)} seconds`
+        : 'The edge could not be reached';
+      setStatus(`${why}, so this photo is being hipsterized on your device…`, true);
+      await onDevice(upload, photo, why);
+      return;
+    }
+    const { blob, cats, timings } = answer;
     const elapsed = performance.now() - started;
     if (photo !== state.photo) return; // a new photo was chosen meanwhile
     await showResult(blob, cats, photo);
     el.after.scrollIntoView({ block: 'nearest' });
     showTimings(timings, elapsed, upload);
-    setStatus(`Done: ${cats === 1 ? '1 cat' : `${cats} cats`} in sunglasses.`);
+    setStatus(`Done: ${plural(cats)} in sunglasses.`);
     if (el.showDetections.checked) await showDetections(upload, photo);
   } catch (err) {
     setStatus('');
@@ -221,6 +294,43 @@ async function hipsterize() {
   } finally {
     setBusy(false);
   }
+}
+
+const plural = (n) => (n === 1 ? '1 cat' : `${n} cats`);
+
+/**
+ * The photo with sunglasses, made here: the same result view as the edge's.
+ * `why` is set when the edge failed (the sentence says what happened).
+ */
+async function onDevice(upload, photo, why) {
+  const firstLoad = !devicePromise;
+  if (firstLoad || !deviceLoadShown) setStatus(`${why ? `${why}, so` : 'On this device:'} loading the on-device models (once)…`, true);
+  let device;
+  try {
+    device = await getDevice();
+  } catch (err) {
+    if (err instanceof EdgecatError && err.code === 'device_unsupported') {
+      throw why ? new EdgecatError(err.code, `${why}, and this browser cannot run edgecat on the device (it needs WebAssembly and module Web Workers). Please try again later.`) : err;
+    }
+    console.error(err);
+    throw new EdgecatError('device_unavailable', why
+      ? `${why}, and the on-device models could not be loaded either. Check your connection and try again.`
+      : 'The on-device models could not be loaded. Check your connection and try again, or choose “At the edge”.');
+  }
+  if (!why) setStatus('Putting on sunglasses on this device…', true);
+  const started = performance.now();
+  const { blob, cats, timings_ms: timings = {} } = await device.hipsterize(upload.file, overlayOptions());
+  const elapsed = performance.now() - started;
+  if (photo !== state.photo) return;
+  await showResult(blob, cats, photo);
+  el.after.scrollIntoView({ block: 'nearest' });
+  const load = deviceLoadShown ? null : device.loadMs;
+  deviceLoadShown = true;
+  showDeviceTimings(timings, elapsed, load, upload);
+  setStatus(why
+    ? `${why}, so this photo was hipsterized on your device: ${plural(cats)} in sunglasses.`
+    : `Done on this device: ${plural(cats)} in sunglasses. Your photo did not leave this browser.`);
+  if (el.showDetections.checked) await showDetections(upload, photo);
 }
 
 function setBusy(busy) {
@@ -247,7 +357,15 @@ function showTimings(timings, elapsed, upload) {
   const parts = Object.entries(timings).map(([name, ms]) => `${name} ${ms.toFixed(1)} ms`);
   const sent = upload.shrunk ? `, sent ${upload.shrunk.to.join('×')} px (${formatBytes(upload.file.size)})`
     : `, sent the original (${formatBytes(upload.file.size)})`;
-  el.timings.textContent = `Server: ${parts.join(' · ') || 'no timings'}. Round trip ${Math.round(elapsed)} ms${sent}.`;
+  el.timings.textContent = `At the edge. Server: ${parts.join(' · ') || 'no timings'}. Round trip ${Math.round(elapsed)} ms${sent}.`;
+}
+
+function showDeviceTimings(timings, elapsed, loadMs, upload) {
+  const parts = Object.entries(timings).map(([name, ms]) => `${name} ${Number(ms).toFixed(1)} ms`);
+  const load = Number.isFinite(loadMs) ? ` Model load ${Math.round(loadMs)} ms (the Wasm and its models, first use only).` : '';
+  const size = upload.shrunk ? `${upload.shrunk.to.join('×')} px, ` : '';
+  el.timings.textContent = `On this device: ${parts.join(' · ') || 'no timings'}. Device total ${Math.round(elapsed)} ms.${load} `
+    + `Nothing was sent: the photo (${size}${formatBytes(upload.file.size)}) stayed in this browser.`;
 }
 
 // ---- detections ----------------------------------------------------------------
@@ -273,7 +391,9 @@ el.showDetections.addEventListener('change', async () => {
 async function showDetections(upload, photo) {
   if (state.detectionFor !== photo || !state.detection) {
     setStatus('Looking for cat faces…', true);
-    state.detection = await detect(upload.file, apiOptions);
+    state.detection = chosenWhere() === 'device' && DEVICE_POSSIBLE
+      ? await (await getDevice()).detect(upload.file)
+      : await detect(upload.file, apiOptions);
     state.detectionFor = photo;
     setStatus('');
   }
@@ -366,8 +486,34 @@ function formatBytes(n) {
   return `${(n / 1024 / 1024).toFixed(1)} MB`;
 }
 
+// ---- live camera -----------------------------------------------------------------
+// live.js (fetched on the first "Start the camera") runs the whole card: the
+// camera on a canvas with sunglasses from the on-device core. The page only
+// tells it which glasses are chosen.
+
+let live = null;
+const liveGlasses = () => {
+  const style = chosenStyle();
+  return style === 'own' ? (state.overlay ? { glasses: state.overlay } : { style: 'classic' }) : { style };
+};
+el.liveStart.addEventListener('click', async () => {
+  el.liveError.textContent = '';
+  try {
+    live ??= (await import('./live.js')).mountLive({ getDevice, glasses: liveGlasses, devicePossible: DEVICE_POSSIBLE });
+  } catch (err) {
+    el.liveError.textContent = 'Live mode could not be loaded. Check your connection and try again.';
+    console.error(err);
+    return;
+  }
+  live.start();
+});
+// Another style (or your own PNG) changes the live glasses too.
+for (const input of [...document.querySelectorAll('input[name="style"]'), el.overlayInput]) {
+  input.addEventListener('change', () => setTimeout(() => live?.restyle()));
+}
+
 loadInfo();
 // Have the worker ready its models and hot code now, while the user picks a
 // photo, so the first hipsterize is as quick as the next. Best effort:
-// failures are silent.
-warm(apiOptions).catch(() => {});
+// failures are silent. Not when the user works on the device.
+if (chosenWhere() === 'edge') warm(apiOptions).catch(() => {});

@@ -401,14 +401,22 @@ def build_torch():
                         dst.copy_(torch.from_numpy(src.copy()))
 
     class Landmarks(nn.Module):
-        def __init__(self, L=LMK_SIZE, K=2):
+        """Eye heatmaps with a soft-argmax, and (face=True) a "cat face or not" logit for the crop: a 1x1
+        conv averaged over the 12x12 map. Session 8's shipped net is stem=16, wide=80, face=True (cheaper,
+        so that a second pass fits the compute budget); sessions 1-7's was stem=24, wide=96, face=False."""
+
+        def __init__(self, L=LMK_SIZE, K=2, stem=16, wide=80, face=True):
             super().__init__()
-            self.stem = ConvBN(3, 24, 3, 2)  # 48
+            self.stem = ConvBN(3, stem, 3, 2)  # 48
             self.body = nn.Sequential(
-                DW(24, 32, 2), DW(32, 32),  # 24
-                DW(32, 64, 2), DW(64, 64, 1, 5), DW(64, 64, 1, 5), DW(64, 96, 1, 5), DW(96, 96, 1, 5),  # 12
+                DW(stem, 32, 2), DW(32, 32),  # 24
+                DW(32, 64, 2), DW(64, 64, 1, 5), DW(64, 64, 1, 5), DW(64, wide, 1, 5), DW(wide, wide, 1, 5),  # 12
             )
-            self.head = nn.Conv2d(96, K, 1)
+            self.head = nn.Conv2d(wide, K, 1)
+            # the face check sees where things are: 4 maps of 12x12, weighed per cell (a centred face
+            # is what it must tell from fur beside a face)
+            self.face = nn.Conv2d(wide, 4, 1) if face else None
+            self.face_fc = nn.Linear(4 * (L // 8) ** 2, 1) if face else None
             self.K = K
             self.n = L // 8
             g = (torch.arange(self.n).float() + 0.5) / self.n
@@ -416,12 +424,15 @@ def build_torch():
             self.register_buffer("grid", torch.stack([xs.flatten(), ys.flatten()], 1))  # HW x 2
 
         def forward(self, x):
-            h = self.head(self.body(self.stem(x)))  # B,K,n,n
+            f = self.body(self.stem(x))
+            h = self.head(f)  # B,K,n,n
             B = h.shape[0]
             logit = h.flatten(2)  # B,K,HW
             p = torch.softmax(logit, -1)
             xy = p @ self.grid  # B,K,2
-            return xy.reshape(B, -1), logit
+            if self.face is None:
+                return xy.reshape(B, -1), logit
+            return xy.reshape(B, -1), logit, self.face_fc(F.relu(self.face(f)).flatten(1))[:, 0]
 
     return dict(ConvBN=ConvBN, DW=DW, Detector=Detector, UFDetector=UFDetector, Landmarks=Landmarks)
 
@@ -547,8 +558,21 @@ def export_landmarks(model, path, L=LMK_SIZE):
     xy = b.node("MatMul", [p, b.const(model.grid.numpy().astype(np.float32), "grid")])  # 1,K,2
     b.nodes.append(helper.make_node("Reshape", [xy, b.const(np.array([1, 2 * K], np.int64), "shape")],
                                     ["landmarks"], name="landmarks"))
-    m = b.model([helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, L, L])],
-                [helper.make_tensor_value_info("landmarks", TensorProto.FLOAT, [1, 2 * K])], "edgecat_landmarks")
+    outputs = [helper.make_tensor_value_info("landmarks", TensorProto.FLOAT, [1, 2 * K])]
+    if model.face is not None:
+        # The face check: a 1x1 conv to 4 maps, ReLU, flattened (channel-major, as torch's flatten) and
+        # weighed per cell by a MatMul + Add, then Sigmoid: ops the graph already uses, so tract's trimmed
+        # NNEF registry needs nothing new.
+        f = b.node("Relu", [b.conv(y, model.face)])
+        nf = model.face.out_channels * hw
+        f = b.node("Reshape", [f, b.const(np.array([1, nf], np.int64), "shape")])
+        W = model.face_fc.weight.detach().numpy().astype(np.float32).T  # nf x 1
+        f = b.node("MatMul", [f, b.const(W, "face_w")])
+        f = b.node("Add", [f, b.const(model.face_fc.bias.detach().numpy().astype(np.float32).reshape(1, 1), "face_b")])
+        b.nodes.append(helper.make_node("Sigmoid", [f], ["face"], name="face"))
+        outputs.append(helper.make_tensor_value_info("face", TensorProto.FLOAT, [1, 1]))
+    m = b.model([helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, L, L])], outputs,
+                "edgecat_landmarks")
     onnx.save(m, path)
     return m
 
@@ -562,6 +586,10 @@ def count_macs(onnx_path):
     for vi in list(m.graph.value_info) + list(m.graph.input) + list(m.graph.output):
         shapes[vi.name] = [d.dim_value for d in vi.type.tensor_type.shape.dim]
     inits = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
+    # an int8 file: a weight is the DequantizeLinear of an int8 initializer
+    for n in m.graph.node:
+        if n.op_type == "DequantizeLinear" and n.input[0] in inits:
+            inits[n.output[0]] = inits[n.input[0]]
     macs = 0
     for n in m.graph.node:
         if n.op_type == "Conv":

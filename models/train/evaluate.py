@@ -1,10 +1,16 @@
-"""Evaluate float + int8 models with onnxruntime, choose the score threshold on the internal
-validation split (training data), measure held-out figures, write models/manifest.json,
-models/fixtures/ and out/metrics.json.
+"""Evaluate the models with onnxruntime: pick the thresholds and the eyes' second pass on the internal
+validation split (training photos that are not trained on), then, only with --held-out, measure the
+held-out figures, and write models/manifest.json, models/fixtures/ and out/metrics.json.
 
-usage: evaluate.py  (expects out/detector.float.onnx, out/landmarks.float.onnx,
-                     ../detector.int8.onnx, ../landmarks.int8.onnx)
+The pipeline is the Rust one (pipeline::find_cats): the detector's candidates at `score_threshold`
+(NMS 0.45), each checked by the landmark model's face score (`face_threshold`); a kept face's eyes come
+from its crop, then from the `second_pass` (none, flip: the mirrored crop averaged in, refine: a crop
+re-centred on the first pass's eyes).
+
+usage: evaluate.py [--held-out]  (expects out/detector.float.onnx, out/landmarks.float.onnx,
+                                  ../detector.int8.onnx, ../landmarks.int8.onnx, out/mined.json)
 """
+import argparse
 import hashlib
 import json
 import os
@@ -17,21 +23,26 @@ from PIL import Image
 from common import (CROP_SCALE, DET_SIZE, HERE, LMK_SIZE, OUT, PAD, abspath, count_macs, dog_photos, face_crop,
                     internal_split, letterbox, load_cat_landmarks, load_hujingyu, load_orienfish, load_rgb,
                     noncat_photos, to_tensor)
-from detlib import Prepared, decode_faces, det_metrics, match_dets, ort_det_outputs, run_dets
-from lmklib import eye_error, to_photo
+from detlib import Prepared, decode_faces, match_dets, ort_det_outputs, run_dets
+from lmklib import eye_error, faces_with_eyes, to_photo
 
 MODELS = os.path.normpath(os.path.join(HERE, ".."))
 FIX = os.path.join(MODELS, "fixtures")
 NMS_IOU = 0.45
-
-import argparse  # noqa: E402
+MIN_DET = 0.15  # the lowest detector threshold considered
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--det-float", default=os.path.join(OUT, "detector.float.onnx"))
 ap.add_argument("--det-int8", default=os.path.join(MODELS, "detector.int8.onnx"))
 ap.add_argument("--lmk-float", default=os.path.join(OUT, "landmarks.float.onnx"))
 ap.add_argument("--lmk-int8", default=os.path.join(MODELS, "landmarks.int8.onnx"))
+ap.add_argument("--held-out", action="store_true", help="also measure the held-out splits and write the manifest")
 args = ap.parse_args()
+if not os.path.exists(args.det_float):
+    # The shipped detector's float export is a training output (out/, not committed): without a detector
+    # run in this checkout, "float" below means the int8 detector with the float landmark model.
+    print(f"{args.det_float} is missing: the float figures use the int8 detector")
+    args.det_float = args.det_int8
 so = ort.SessionOptions()
 so.intra_op_num_threads = int(os.environ.get("EVAL_THREADS", "2"))
 so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
@@ -41,14 +52,7 @@ SESS = {
     ("lmk", "float"): ort.InferenceSession(args.lmk_float, so, providers=["CPUExecutionProvider"]),
     ("lmk", "int8"): ort.InferenceSession(args.lmk_int8, so, providers=["CPUExecutionProvider"]),
 }
-
-
-def det_raw(kind, prep):
-    return ort_det_outputs(SESS[("det", kind)], prep)
-
-
-def lmk_run(kind, x):
-    return SESS[("lmk", kind)].run(["landmarks"], {"input": x[None] if x.ndim == 3 else x})[0][0]
+HAS_FACE = len(SESS[("lmk", "int8")].get_outputs()) > 1
 
 
 def log(*a):
@@ -58,160 +62,281 @@ def log(*a):
         f.write(s + "\n")
 
 
+def lmk_run(kind, x):
+    """-> (4 normalised eye coordinates, face score; 1.0 for a model without the face check)"""
+    out = SESS[("lmk", kind)].run(None, {"input": x[None] if x.ndim == 3 else x})
+    return out[0][0], (float(out[1].ravel()[0]) if HAS_FACE else 1.0)
+
+
+def mirror(lmk):
+    """landmarks of a mirrored crop -> the crop's own (x -> 1 - x, and the eyes swap)"""
+    p = np.asarray(lmk, np.float64).reshape(2, 2)[::-1].copy()
+    p[:, 0] = 1 - p[:, 0]
+    return p.ravel()
+
+
+# The refine pass's box, from the first pass's eyes: a square of side SIDE * IOD centred OFFSET * IOD
+# below the eyes' midpoint (perpendicular to the eye line). Fitted (medians) on the training eye faces.
+def fit_refine_box():
+    tr, _ = internal_split(load_orienfish("train"))
+    off, side = [], []
+    for f in faces_with_eyes(tr):
+        (lx, ly), (rx, ry) = f["eyes"]
+        iod = np.hypot(rx - lx, ry - ly)
+        if iod < 2:
+            continue
+        n = np.array([-(ry - ly), rx - lx]) / iod  # perpendicular, pointing down for an upright face
+        b = f["box"]
+        c = np.array([(b[0] + b[2]) / 2, (b[1] + b[3]) / 2])
+        off.append(float((c - [(lx + rx) / 2, (ly + ry) / 2]) @ n) / iod)
+        side.append(max(b[2] - b[0], b[3] - b[1]) / iod)
+    return float(np.median(off)), float(np.median(side))
+
+
+REFINE_OFFSET, REFINE_SIDE = fit_refine_box()
+
+
+def refine_box(eyes):
+    (lx, ly), (rx, ry) = np.asarray(eyes, np.float64).reshape(2, 2)
+    iod = max(np.hypot(rx - lx, ry - ly), 1.0)
+    n = np.array([-(ry - ly), rx - lx]) / iod
+    c = np.array([(lx + rx) / 2, (ly + ry) / 2]) + REFINE_OFFSET * iod * n
+    h = REFINE_SIDE * iod / 2
+    return [c[0] - h, c[1] - h, c[0] + h, c[1] + h]
+
+
+def eyes_for(kind, im, box, second_pass, first=None):
+    """photo-pixel eyes (2x2) of the face in `box`, as the Rust pipeline computes them"""
+    c, g = face_crop(im, box)
+    lmk = first if first is not None else lmk_run(kind, to_tensor(c))[0]
+    if second_pass == "flip":
+        lmk2 = mirror(lmk_run(kind, to_tensor(c.transpose(Image.Transpose.FLIP_LEFT_RIGHT)))[0])
+        return to_photo((np.asarray(lmk, np.float64) + lmk2) / 2, g)
+    eyes = to_photo(lmk, g)
+    if second_pass in ("refine", "refine_mean"):
+        c2, g2 = face_crop(im, refine_box(eyes))
+        refined = to_photo(lmk_run(kind, to_tensor(c2))[0], g2)
+        return refined if second_pass == "refine" else (eyes + refined) / 2
+    return eyes
+
+
+class Candidates:
+    """Every photo's detector candidates at MIN_DET after NMS, each with its face check score and first
+    landmark pass: [x0, y0, x1, y1, det score, face score, lmk (4,)]."""
+
+    def __init__(self, kind, paths):
+        self.kind, self.paths = kind, paths
+        prep = Prepared(paths)
+        dets = run_dets(prep, ort_det_outputs(SESS[("det", kind)], prep), MIN_DET, NMS_IOU)
+        self.cands = []
+        for p, ds in zip(paths, dets):
+            im = load_rgb(abspath(p)) if ds else None
+            row = []
+            for d in ds:
+                c, _ = face_crop(im, d[:4])
+                lmk, face = lmk_run(kind, to_tensor(c))
+                row.append(d[:5] + [face, lmk])
+            self.cands.append(row)
+
+    def faces(self, t_det, t_face):
+        return [[c for c in row if c[4] >= t_det and c[5] >= t_face] for row in self.cands]
+
+
+def metrics(faces_pos, gts, negs=None, iou_thr=0.5):
+    TP = FP = FN = 0
+    for d, g in zip(faces_pos, gts):
+        tp, fp, fn, _ = match_dets(d, g, iou_thr)
+        TP, FP, FN = TP + tp, FP + fp, FN + fn
+    r = dict(recall=TP / max(1, TP + FN), precision=TP / max(1, TP + FP), tp=TP, fp=FP, fn=FN)
+    for name, dn in (negs or {}).items():
+        r["fp_per_photo_" + name] = sum(len(d) for d in dn) / max(1, len(dn))
+        r["photos_with_fp_" + name] = sum(1 for d in dn if d)
+    return r
+
+
+def eye_faces_orienfish(recs):
+    return [(r["path"], r["boxes"], r["eyes"]) for r in recs if any(e is not None for e in r["eyes"])]
+
+
+def eye_scores(kind, cands, items, t_det, t_face, second_pass, cat_landmarks=()):
+    """Eye error per labelled face through the pipeline, a missed face counted as None.
+    items: orienfish-style (path, boxes, eyes) - the kept face matched at IoU >= 0.5; cat_landmarks:
+    (path, eyes) - the highest-scoring kept face containing both eyes."""
+    out = []
+    idx = {p: i for i, p in enumerate(cands.paths)}
+    for path, boxes, eyes in items:
+        faces = cands.faces(t_det, t_face)[idx[path]]
+        _, _, _, pairs = match_dets(faces, boxes)
+        matched = {j: i for i, j in pairs}
+        im = load_rgb(abspath(path))
+        for j, e in enumerate(eyes):
+            if e is None:
+                continue
+            if j in matched:
+                f = faces[matched[j]]
+                out.append((path, e, eyes_for(kind, im, f[:4], second_pass, f[6]).tolist()))
+            else:
+                out.append((path, e, None))
+    for path, e in cat_landmarks:
+        faces = cands.faces(t_det, t_face)[idx[path]]
+        ok = [f for f in faces if all(f[0] <= x <= f[2] and f[1] <= y <= f[3] for x, y in e)]
+        if ok:
+            f = max(ok, key=lambda f: f[4])
+            out.append((path, e, eyes_for(kind, load_rgb(abspath(path)), f[:4], second_pass, f[6]).tolist()))
+        else:
+            out.append((path, e, None))
+    return out
+
+
+def eye_summary(scored):
+    found = [eye_error(p, e) for _, e, p in scored if p is not None]
+    allv = np.sort(np.asarray(found + [1.0] * (len(scored) - len(found))))
+    f = np.sort(np.asarray(found)) if found else np.array([1.0])
+    nr = lambda a, q: float(a[min(len(a), int(np.ceil(q * len(a)))) - 1])  # nearest rank, like the Rust test
+    return dict(n=len(scored), found=len(found), missed=len(scored) - len(found),
+                mean=float(allv.mean()), p90=nr(allv, 0.9), mean_found=float(f.mean()), p90_found=nr(f, 0.9),
+                median_found=float(np.median(f)), frac_found_over_0_25=float(np.mean(f > 0.25)))
+
+
 open(os.path.join(OUT, "evaluate.log"), "w").close()
 t0 = time.time()
+log(f"refine box: side {REFINE_SIDE:.3f} x IOD, centre {REFINE_OFFSET:.3f} x IOD below the eyes")
 
-# ------------------------------------------------------------------ threshold on internal val (training data)
+# ------------------------------------------------------------------ choices on internal val (training data)
 _, hj_iv = internal_split(load_hujingyu("train"))
 _, of_iv = internal_split(load_orienfish("train"))
 _, dogs_iv = internal_split(dog_photos(0))
 iv_pos = hj_iv + of_iv
-prep_iv, prep_ivd = Prepared([r["path"] for r in iv_pos]), Prepared(dogs_iv)
-raw_iv, raw_ivd = det_raw("int8", prep_iv), det_raw("int8", prep_ivd)
-cands = []
-for thr in np.round(np.arange(0.20, 0.76, 0.025), 3):
-    m = det_metrics(run_dets(prep_iv, raw_iv, thr, NMS_IOU), [r["boxes"] for r in iv_pos],
-                    {"dogs": run_dets(prep_ivd, raw_ivd, thr, NMS_IOU)})
-    f1 = 2 * m["recall"] * m["precision"] / max(1e-9, m["recall"] + m["precision"])
-    cands.append((thr, m, f1))
-    log(f"internal-val int8 thr {thr:.3f}: R {m['recall']:.3f} P {m['precision']:.3f} F1 {f1:.3f} dogFP/photo {m['fp_per_photo_dogs']:.3f}")
-# Rule (session 4, written down before the UltraFace-initialised detector's figures existed): the
-# highest internal-val recall among thresholds >= 0.4 with at most one false face on the 19
-# internal-val dogs (<= 0.053 per photo, the issue's target is 0.1) and precision >= 0.9; ties ->
-# higher threshold. The threshold is this rule's output: nothing held out is looked at to choose it.
-# (Sessions 1-3 used "no false face on the 19 dogs" and then kept 0.6 after seeing held-out
-# figures; models/README.md records that.)
-ok = [c for c in cands if c[0] >= 0.4 and c[1]["fp_per_photo_dogs"] <= 1 / 19 + 1e-9 and c[1]["precision"] >= 0.9]
-ok = ok or cands
-best = max((c[1]["recall"], c[0]) for c in ok)
-THR = float(best[1])
-log(f"internal-val rule (recall, at most 1 false face on the 19 dogs, precision >= 0.9) gives {THR}")
-log(f"score_threshold {THR}")
+civ = Candidates("int8", [r["path"] for r in iv_pos])
+civd = Candidates("int8", dogs_iv)
+grid = []
+for t_det in np.round(np.arange(0.15, 0.576, 0.025), 3):
+    for t_face in (np.round(np.arange(0.1, 0.951, 0.05), 3) if HAS_FACE else [0.0]):
+        m = metrics(civ.faces(t_det, t_face), [r["boxes"] for r in iv_pos], {"dogs": civd.faces(t_det, t_face)})
+        grid.append((float(t_det), float(t_face), m))
+# Rule (session 8, written down before any held-out figure of the face-checked pipeline existed): among
+# (score_threshold, face_threshold) with no false face on the 19 internal-val dogs and internal-val
+# precision >= 0.97 (the issue's targets, as far as 19 dogs can show them), the highest internal-val
+# recall; ties -> the higher face threshold, then the higher detector threshold (fewer landmark passes).
+# If no pair meets both: among those with no false face on the dogs, the highest recall + precision.
+# Nothing held out is looked at to choose them.
+# Session 8, before the second held-out look: a product constraint joins the rule. Every curated
+# in-the-wild cat of tests/http/hipsterize.test.mjs (cat-photos/, never trained on) must keep a face.
+CURATED = [f"../shared/data/cat-photos/kairess_{n}.jpg" for n in
+           "001 002 003 005 006 009 010 011 012 013 014 016 018 020 022 024 025 027 028".split()]
+ccur = Candidates("int8", CURATED)
+grid = [g for g in grid if all(row for row in ccur.faces(g[0], g[1]))]
+ok = [g for g in grid if g[2]["fp_per_photo_dogs"] == 0 and g[2]["precision"] >= 0.97]
+if ok:
+    best = max(ok, key=lambda g: (g[2]["recall"], g[1], g[0]))
+else:
+    ok = [g for g in grid if g[2]["fp_per_photo_dogs"] == 0] or grid
+    best = max(ok, key=lambda g: (round(g[2]["recall"] + g[2]["precision"], 6), g[1], g[0]))
+T_DET, T_FACE = best[0], best[1]
+for g in grid:
+    if g[1] in (T_FACE, 0.1) or g[0] == T_DET:
+        log(f"internal-val det {g[0]:.3f} face {g[1]:.2f}: R {g[2]['recall']:.3f} P {g[2]['precision']:.3f} "
+            f"dogFP {g[2]['fp_per_photo_dogs']:.3f}")
+log(f"internal-val rule gives score_threshold {T_DET}, face_threshold {T_FACE}: {json.dumps(best[2])}")
+json.dump([dict(score_threshold=g[0], face_threshold=g[1], **g[2]) for g in grid],
+          open(os.path.join(OUT, "internal_grid.json"), "w"), indent=0)
 
-# ------------------------------------------------------------------ held-out detection
+# The second pass: the lowest internal-val mean eye error (orienfish internal-val eye faces; a miss counts
+# 1.0); "none" unless another is better by more than 0.002.
+iv_eye_items = eye_faces_orienfish(of_iv)
+civ_eyes = civ  # the same photos
+PASSES = ("none", "flip", "refine", "refine_mean")
+pass_scores = {sp: eye_summary(eye_scores("int8", civ_eyes, iv_eye_items, T_DET, T_FACE, sp)) for sp in PASSES}
+for sp, s in pass_scores.items():
+    log(f"internal-val eyes, second pass {sp}: {json.dumps(s)}")
+
+
+# Stability (session 8, before the second held-out look): the eyes may move at most 0.06 IOD when a photo
+# is stored transformed and JPEG-encoded again (what tests/http/hipsterize.test.mjs's EXIF test allows
+# 0.08 for), on that test's three photos; "refine" alone moved kairess_002's by 0.128.
+def exif_shift(sp):
+    import io
+    T = Image.Transpose
+    ops = [(T.FLIP_LEFT_RIGHT, T.FLIP_LEFT_RIGHT), (T.ROTATE_180, T.ROTATE_180), (T.FLIP_TOP_BOTTOM, T.FLIP_TOP_BOTTOM),
+           (T.TRANSPOSE, T.TRANSPOSE), (T.ROTATE_90, T.ROTATE_270), (T.TRANSVERSE, T.TRANSVERSE), (T.ROTATE_270, T.ROTATE_90)]
+
+    def jpeg(im):
+        buf = io.BytesIO()
+        im.save(buf, "JPEG", quality=95)
+        return Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
+
+    def first_face(im):
+        c, sc, ox, oy = letterbox(im)
+        s_, b_ = SESS[("det", "int8")].run(["scores", "boxes"], {"input": to_tensor(c)})
+        return decode_faces(s_[0], b_[0], sc, ox, oy, im.size[0], im.size[1], T_DET, NMS_IOU)[0][:4]
+
+    worst = 0.0
+    for n in ("001", "002", "027"):
+        im = load_rgb(abspath(f"../shared/data/cat-photos/kairess_{n}.jpg"))
+        im = jpeg(im.crop((0, 0, im.size[0] - im.size[0] % 8, im.size[1] - im.size[1] % 8)))
+        base = eyes_for("int8", im, first_face(im), sp)
+        iod = np.linalg.norm(base[0] - base[1])
+        for fwd, back in ops:
+            t = jpeg(im.transpose(fwd)).transpose(back)
+            worst = max(worst, float(np.linalg.norm(eyes_for("int8", t, first_face(t), sp) - base, axis=1).max() / iod))
+    return worst
+
+
+shifts = {sp: exif_shift(sp) for sp in PASSES}
+log(f"EXIF re-encoding eye shift / IOD, per second pass: {json.dumps(shifts)}")
+stable = [sp for sp in PASSES if shifts[sp] <= 0.06] or ["none"]
+SECOND = min(stable, key=lambda sp: pass_scores[sp]["mean"] + (0 if sp == "none" else 0.002))
+log(f"internal-val rule gives second_pass {SECOND}")
+results = {"internal_val": {"score_threshold": T_DET, "face_threshold": T_FACE, "detection": best[2],
+                            "eyes": pass_scores, "second_pass": SECOND}}
+if not args.held_out:
+    json.dump(results, open(os.path.join(OUT, "metrics_internal.json"), "w"), indent=2)
+    raise SystemExit(0)
+
+# ------------------------------------------------------------------ held out
+BAD_LANDMARK_FILES = {"00000003_015.jpg"}  # its .cat points are at half scale (models/README.md)
 held_pos = load_hujingyu("val") + load_orienfish("test")
-prep_pos = Prepared([r["path"] for r in held_pos])
-prep_dog = Prepared(dog_photos(1))
-prep_non = Prepared(noncat_photos())
-results = {}
-dets_cache = {}
+n_hj = len(load_hujingyu("val"))
+dog_paths, non_paths = dog_photos(1), noncat_photos()
+cl_items = [(r["path"], r["eyes"]) for r in load_cat_landmarks() if os.path.basename(r["path"]) not in BAD_LANDMARK_FILES]
+cases = {}
 for kind in ("float", "int8"):
-    rp, rd, rn = det_raw(kind, prep_pos), det_raw(kind, prep_dog), det_raw(kind, prep_non)
-    dp = run_dets(prep_pos, rp, THR, NMS_IOU)
-    dd, dn = run_dets(prep_dog, rd, THR, NMS_IOU), run_dets(prep_non, rn, THR, NMS_IOU)
-    dets_cache[kind] = (dp, dd, dn)
-    m = det_metrics(dp, [r["boxes"] for r in held_pos], {"dogs": dd, "noncat": dn})
-    n_hj = len(load_hujingyu("val"))
-    m_hj = det_metrics(dp[:n_hj], [r["boxes"] for r in held_pos[:n_hj]])
-    m_of = det_metrics(dp[n_hj:], [r["boxes"] for r in held_pos[n_hj:]])
-    m["recall_hujingyu_val"], m["precision_hujingyu_val"] = m_hj["recall"], m_hj["precision"]
-    m["recall_orienfish_test"], m["precision_orienfish_test"] = m_of["recall"], m_of["precision"]
-    # recall at IoU 0.3 too (box-convention mismatch diagnostics)
-    m["recall_iou30"] = det_metrics(dp, [r["boxes"] for r in held_pos], iou_thr=0.3)["recall"]
+    cp = Candidates(kind, [r["path"] for r in held_pos])
+    cd, cn = Candidates(kind, dog_paths), Candidates(kind, non_paths)
+    ccl = Candidates(kind, [p for p, _ in cl_items])
+    fp_, fd, fn_ = cp.faces(T_DET, T_FACE), cd.faces(T_DET, T_FACE), cn.faces(T_DET, T_FACE)
+    gts = [r["boxes"] for r in held_pos]
+    m = metrics(fp_, gts, {"dogs": fd, "noncat": fn_})
+    m["recall_hujingyu_val"] = metrics(fp_[:n_hj], gts[:n_hj])["recall"]
+    m["recall_orienfish_test"] = metrics(fp_[n_hj:], gts[n_hj:])["recall"]
+    m["without_face_check"] = metrics(cp.faces(T_DET, 0.0), gts, {"dogs": cd.faces(T_DET, 0.0)})
     results[kind] = {"detection": m}
     log(kind, "held-out detection", json.dumps(m))
-    noncat_hits = {p: len(d) for p, d in zip(prep_non.paths, dn) if d}
-    results[kind]["noncat_photos_with_false_faces"] = noncat_hits
-    results[kind]["dog_photos_with_false_faces"] = {p: len(d) for p, d in zip(prep_dog.paths, dd) if d}
-
-
-# informational only (NOT used to choose anything): held-out int8 figures over a range of thresholds
-sweep = []
-rp8, rd8, rn8 = det_raw("int8", prep_pos), det_raw("int8", prep_dog), det_raw("int8", prep_non)
-for t in (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7):
-    m = det_metrics(run_dets(prep_pos, rp8, t, NMS_IOU), [r["boxes"] for r in held_pos],
-                    {"dogs": run_dets(prep_dog, rd8, t, NMS_IOU), "noncat": run_dets(prep_non, rn8, t, NMS_IOU)})
-    sweep.append(dict(threshold=t, recall=m["recall"], precision=m["precision"], dog_fp=m["fp_per_photo_dogs"],
-                      noncat_fp=m["fp_per_photo_noncat"]))
-    log(f"held-out int8 sweep thr {t}: R {m['recall']:.3f} P {m['precision']:.3f} dogFP {m['fp_per_photo_dogs']:.3f} noncatFP {m['fp_per_photo_noncat']:.3f}")
-results["held_out_threshold_sweep_int8"] = sweep
-
-# ------------------------------------------------------------------ eyes
-# 00000003_015.jpg (976x1024): its .cat points are at half scale (they land on the left ear of a
-# 2x-size copy of the CAT image), so it cannot be scored; reported separately
-BAD_LANDMARK_FILES = {"00000003_015.jpg"}
-
-
-def eye_eval(kind):
-    out = {}
-    # (a) ground-truth face boxes, orienfish test faces with exactly 2 eye boxes
-    errs = []
-    for r in load_orienfish("test"):
-        im = None
-        for b, e in zip(r["boxes"], r["eyes"]):
-            if e is None:
-                continue
-            im = im or load_rgb(abspath(r["path"]))
-            c, g = face_crop(im, b)
-            errs.append(eye_error(to_photo(lmk_run(kind, to_tensor(c)), g), e))
-    out["gtbox_orienfish_test"] = dict(n=len(errs), mean=float(np.mean(errs)), p90=float(np.percentile(errs, 90)),
-                                       median=float(np.median(errs)))
-    # (b) full pipeline: detector -> crop -> landmarks, scored like tests/core/models.rs does it:
-    #     orienfish test faces with 2 eye boxes: the detection matched to the face (greedy in score
-    #     order, IoU >= 0.5); CAT photos: the highest-scoring detection containing both eyes.
-    def detect(im):
-        c, sc, ox, oy = letterbox(im)
-        s, bx = SESS[("det", kind)].run(["scores", "boxes"], {"input": to_tensor(c)})
-        return decode_faces(s[0], bx[0], sc, ox, oy, im.size[0], im.size[1], THR, NMS_IOU)
-
-    def err_for(im, box, eyes):
-        cc, g = face_crop(im, box[:4])
-        return eye_error(to_photo(lmk_run(kind, to_tensor(cc)), g), eyes)
-
-    def summary(errs, n, miss):
-        e = np.sort(np.asarray(errs))
-        p90 = float(e[min(len(e), int(np.ceil(0.9 * len(e)))) - 1])  # nearest rank, like the Rust test
-        return dict(n=n, detected=len(errs), missed=miss, mean=float(e.mean()), p90=p90, median=float(np.median(e)),
-                    frac_over_0_25=float(np.mean(e > 0.25)))
-
-    of_errs, of_n, of_miss = [], 0, 0
-    for r in load_orienfish("test"):
-        if not any(e is not None for e in r["eyes"]):
-            continue
-        im = load_rgb(abspath(r["path"]))
-        dets = detect(im)
-        _, _, _, pairs = match_dets(dets, r["boxes"])
-        matched = {j: i for i, j in pairs}
-        for j, e in enumerate(r["eyes"]):
-            if e is None:
-                continue
-            of_n += 1
-            if j in matched:
-                of_errs.append(err_for(im, dets[matched[j]], e))
-            else:
-                of_miss += 1
-
-    def cat_lmk(items):
-        errs, miss = [], 0
-        for path, eyes in items:
-            im = load_rgb(abspath(path))
-            ok = [d for d in detect(im) if all(d[0] <= x <= d[2] and d[1] <= y <= d[3] for x, y in eyes)]
-            if not ok:
-                miss += 1
-                continue
-            errs.append(err_for(im, max(ok, key=lambda d: d[4]), eyes))
-        return errs, miss
-
-    cl_all = [(r["path"], r["eyes"]) for r in load_cat_landmarks()]
-    cl_items = [it for it in cl_all if os.path.basename(it[0]) not in BAD_LANDMARK_FILES]
-    cl_errs, cl_miss = cat_lmk(cl_items)
-    bad_errs, bad_miss = cat_lmk([it for it in cl_all if os.path.basename(it[0]) in BAD_LANDMARK_FILES])
-    out["pipeline_orienfish_test"] = summary(of_errs, of_n, of_miss)
-    out["pipeline_cat_landmarks"] = summary(cl_errs, len(cl_items), cl_miss)
-    out["pipeline_all"] = summary(of_errs + cl_errs, of_n + len(cl_items), of_miss + cl_miss)
-    out["pipeline_all_incl_bad_annotation"] = summary(of_errs + cl_errs + bad_errs, of_n + len(cl_all),
-                                                      of_miss + cl_miss + bad_miss)
-    return out
-
-
-for kind in ("float", "int8"):
-    results[kind]["eyes"] = eye_eval(kind)
-    log(kind, "eyes", json.dumps(results[kind]["eyes"]))
+    eyes = {}
+    for sp in PASSES:
+        of_sc = eye_scores(kind, cp, eye_faces_orienfish(held_pos[n_hj:]), T_DET, T_FACE, sp)
+        cl_sc = eye_scores(kind, ccl, [], T_DET, T_FACE, sp, cl_items)
+        eyes[sp] = {"all": eye_summary(of_sc + cl_sc), "orienfish_test": eye_summary(of_sc),
+                    "cat_landmarks": eye_summary(cl_sc)}
+        if sp == SECOND:
+            eye_cases = of_sc + cl_sc
+    results[kind]["eyes"] = eyes
+    log(kind, "held-out eyes (shipped second pass:", SECOND, ")", json.dumps(eyes[SECOND]["all"]))
+    log(kind, "held-out eyes, each second pass (information only):",
+        json.dumps({sp: round(e["all"]["mean"], 4) for sp, e in eyes.items()}))
+    if kind == "int8":
+        # for failure_sheet.py: every held-out photo's kept faces and rejected candidates
+        def rows(c, gts_of):
+            return [dict(path=p, gt=g, kept=[x[:6] for x in k], rejected=[x[:6] for x in row if x not in k])
+                    for p, g, k, row in zip(c.paths, gts_of, c.faces(T_DET, T_FACE), c.cands)]
+        cases = dict(faces=rows(cp, gts), dogs=rows(cd, [[]] * len(dog_paths)),
+                     noncat=rows(cn, [[]] * len(non_paths)),
+                     eyes=[dict(path=p, gt=e, pred=q) for p, e, q in eye_cases])
+json.dump(cases, open(os.path.join(OUT, "heldout_cases.json"), "w"))
 
 # ------------------------------------------------------------------ sizes / flops / timing
 info = {}
 for key, p, fl in (("detector", args.det_int8, args.det_float), ("landmarks", args.lmk_int8, args.lmk_float)):
-    fname = os.path.basename(p)
     macs, params = count_macs(fl)
     x = np.random.default_rng(0).random((1, 3) + ((DET_SIZE,) * 2 if key == "detector" else (LMK_SIZE,) * 2)).astype(np.float32)
     sess = SESS[("det" if key == "detector" else "lmk", "int8")]
@@ -220,40 +345,45 @@ for key, p, fl in (("detector", args.det_int8, args.det_float), ("landmarks", ar
     t = time.time()
     for _ in range(20):
         sess.run(None, {"input": x})
-    info[key] = dict(file=fname, bytes=os.path.getsize(p), sha256=hashlib.sha256(open(p, "rb").read()).hexdigest(),
+    info[key] = dict(file=os.path.basename(p), bytes=os.path.getsize(p), sha256=hashlib.sha256(open(p, "rb").read()).hexdigest(),
                      float_bytes=os.path.getsize(fl), params=params, macs=macs, mflops=2 * macs / 1e6,
                      ort_int8_ms=(time.time() - t) / 20 * 1000)
+passes = 1 if SECOND == "none" else 2
 info["total_bytes"] = info["detector"]["bytes"] + info["landmarks"]["bytes"]
-info["total_mflops_one_cat"] = info["detector"]["mflops"] + info["landmarks"]["mflops"]
+info["landmark_passes_per_cat"] = passes
+info["total_mflops_one_cat"] = info["detector"]["mflops"] + passes * info["landmarks"]["mflops"]
 results["models"] = info
-results["score_threshold"] = THR
-results["nms_iou"] = NMS_IOU
 log("models", json.dumps(info))
 
 # ------------------------------------------------------------------ manifest
 m8 = results["int8"]
+e8 = m8["eyes"][SECOND]["all"]
 manifest = {
     # "nnef": the tar the worker embeds, converted from "file" by `make nnef`.
-    "detector": {"file": "detector.int8.onnx", "nnef": "detector.nnef.tar", "input_size": DET_SIZE, "score_threshold": THR, "nms_iou": NMS_IOU,
-                 "pad_value": PAD},
-    "landmarks": {"file": "landmarks.int8.onnx", "nnef": "landmarks.nnef.tar", "input_size": LMK_SIZE, "crop_scale": CROP_SCALE, "pad_value": PAD,
-                  "points": ["left_eye", "right_eye"]},
+    "detector": {"file": "detector.int8.onnx", "nnef": "detector.nnef.tar", "input_size": DET_SIZE,
+                 "score_threshold": T_DET, "nms_iou": NMS_IOU, "pad_value": PAD},
+    "landmarks": {"file": "landmarks.int8.onnx", "nnef": "landmarks.nnef.tar", "input_size": LMK_SIZE,
+                  "crop_scale": CROP_SCALE, "pad_value": PAD, "points": ["left_eye", "right_eye"],
+                  "face_threshold": T_FACE, "second_pass": SECOND,
+                  "refine_box": {"side_iod": round(REFINE_SIDE, 4), "offset_iod": round(REFINE_OFFSET, 4)}},
     "metrics": {
         "face_recall_iou50": round(m8["detection"]["recall"], 4),
         "face_precision_iou50": round(m8["detection"]["precision"], 4),
         "false_faces_per_dog_photo": round(m8["detection"]["fp_per_photo_dogs"], 4),
         "false_faces_per_noncat_photo": round(m8["detection"]["fp_per_photo_noncat"], 4),
-        "eye_error_iod_mean": round(m8["eyes"]["pipeline_all"]["mean"], 4),
-        "eye_error_iod_p90": round(m8["eyes"]["pipeline_all"]["p90"], 4),
+        "eye_error_iod_mean": round(e8["mean"], 4),
+        "eye_error_iod_p90": round(e8["p90"], 4),
+        "eye_faces_found": e8["found"],
+        "eye_faces": e8["n"],
         "measured_with": (
-            f"onnxruntime {ort.__version__} int8 on held-out splits: faces = hujingyu val ({len(load_hujingyu('val'))} photos) "
-            f"+ orienfish test ({len(load_orienfish('test'))} photos), {m8['detection']['tp'] + m8['detection']['fn']} boxes; "
-            f"dogs = cats-vs-dogs/dog odd sorted index ({len(prep_dog.paths)} photos); non-cat = non-cat-photos "
-            f"({len(prep_non.paths)}); eyes = full pipeline (detector box -> crop -> landmarks) on orienfish test faces "
-            f"with 2 eye boxes (the detection matched at IoU >= 0.5) + cat-landmarks except 00000003_015 (the "
-            f"highest-scoring detection containing both eyes): {m8['eyes']['pipeline_all']['detected']} of "
-            f"{m8['eyes']['pipeline_all']['n']} faces found; error = mean of the two eye distances / inter-ocular "
-            f"distance; p90 = nearest rank"),
+            f"onnxruntime {ort.__version__} int8 on held-out splits: faces = hujingyu val ({n_hj} photos) "
+            f"+ orienfish test ({len(held_pos) - n_hj} photos), {m8['detection']['tp'] + m8['detection']['fn']} boxes; "
+            f"dogs = cats-vs-dogs/dog odd sorted index ({len(dog_paths)} photos); non-cat = non-cat-photos "
+            f"({len(non_paths)}); a face = a detector candidate >= score_threshold (NMS) whose face check >= "
+            f"face_threshold; eyes = full pipeline on orienfish test faces with 2 eye boxes (the face matched at "
+            f"IoU >= 0.5) + cat-landmarks except 00000003_015 (the highest-scoring face containing both eyes); "
+            f"error = mean of the two eye distances / inter-ocular distance, a missed face counted as 1.0; "
+            f"p90 = nearest rank"),
     },
 }
 json.dump(manifest, open(os.path.join(MODELS, "manifest.json"), "w"), indent=2)
@@ -263,28 +393,26 @@ open(os.path.join(MODELS, "manifest.json"), "a").write("\n")
 os.makedirs(FIX, exist_ok=True)
 for f in os.listdir(FIX):
     os.remove(os.path.join(FIX, f))
-# first held-out photo (sorted) of each cat set with exactly one face found by the int8 model and
-# matched to the ground truth, plus a non-cat photo
-# (robust fixtures: no raw score within 0.05 of the threshold, the face scores >= threshold + 0.1)
-def robust(scores):
-    return not np.any(np.abs(scores - THR) < 0.05)
 
 
-def first_good(recs, dets, raw):
-    for k, (r, d) in enumerate(zip(recs, dets)):
-        if len(d) == 1 and len(r["boxes"]) == 1 and match_dets(d, r["boxes"])[0] == 1 and d[0][4] >= THR + 0.1 \
-                and robust(raw[0][k]):
-            return r["path"]
-    return recs[0]["path"]
+# First held-out photo (sorted) of each cat set with exactly one labelled face, found by the int8 pipeline
+# and matched; robust: no raw detector score within 0.05 of score_threshold and every candidate's face
+# score at least 0.05 from face_threshold, so that rounding differences cannot flip the fixture.
+def first_good(lo, hi):
+    kept = cp.faces(T_DET, T_FACE)
+    for k in range(lo, hi):
+        r, d = held_pos[k], kept[k]
+        if len(d) == 1 and len(r["boxes"]) == 1 and match_dets(d, r["boxes"])[0] == 1 and d[0][4] >= T_DET + 0.1 \
+                and all(abs(c[5] - T_FACE) >= 0.05 for c in cp.cands[k]):
+            c, *_ = letterbox(load_rgb(abspath(r["path"])))
+            s = SESS[("det", "int8")].run(["scores"], {"input": to_tensor(c)})[0][0]
+            if not np.any(np.abs(s - T_DET) < 0.05):
+                return r["path"]
+    return held_pos[lo]["path"]
 
 
-n_hj = len(load_hujingyu("val"))
-rp8 = det_raw("int8", prep_pos)
-FIXTURE_PHOTOS = [
-    ("hj_val", first_good(held_pos[:n_hj], dets_cache["int8"][0][:n_hj], (rp8[0][:n_hj],))),
-    ("of_test", first_good(held_pos[n_hj:], dets_cache["int8"][0][n_hj:], (rp8[0][n_hj:],))),
-    ("noncat", "../shared/data/non-cat-photos/tract_grace_hopper.jpg"),
-]
+FIXTURE_PHOTOS = [("hj_val", first_good(0, n_hj)), ("of_test", first_good(n_hj, len(held_pos))),
+                  ("noncat", "../shared/data/non-cat-photos/tract_grace_hopper.jpg")]
 
 
 def top10(s, b):
@@ -304,7 +432,7 @@ for name, path in FIXTURE_PHOTOS:
     sf, bf = SESS[("det", "float")].run(["scores", "boxes"], {"input": x})
     e["det_int8_ort"] = top10(s8[0], b8[0])
     e["det_float"] = top10(sf[0], bf[0])
-    faces = decode_faces(s8[0], b8[0], sc, ox, oy, im.size[0], im.size[1], THR, NMS_IOU)
+    faces = decode_faces(s8[0], b8[0], sc, ox, oy, im.size[0], im.size[1], T_DET, NMS_IOU)
     e["faces_after_nms"] = faces
     if faces:
         box = faces[0][:4]
@@ -314,9 +442,13 @@ for name, path in FIXTURE_PHOTOS:
         e["lmk_canvas"] = f"lmk_{name}.png"
         e["lmk_box"] = box
         e["lmk_crop_left_top_side"] = list(g)
-        e["lmk_int8_ort"] = [float(v) for v in lmk_run("int8", xl)]
-        e["lmk_float"] = [float(v) for v in lmk_run("float", xl)]
+        l8, f8 = lmk_run("int8", xl)
+        lf, ff = lmk_run("float", xl)
+        e["lmk_int8_ort"], e["lmk_float"] = [float(v) for v in l8], [float(v) for v in lf]
+        e["face_int8_ort"], e["face_float"] = f8, ff
         e["eyes_photo_px_int8"] = to_photo(e["lmk_int8_ort"], g).tolist()
+        # what the shipped pipeline answers (second pass included), in photo pixels
+        e["eyes_pipeline_int8"] = eyes_for("int8", im, box, SECOND).tolist()
     else:
         e.update({"lmk_canvas": None, "lmk_box": None, "lmk_int8_ort": None, "lmk_float": None})
     parity.append(e)

@@ -1,108 +1,81 @@
-"""Train the 2-point eye-landmark model (heatmap + soft-argmax) from scratch.
+"""Train the landmark model from scratch: two eyes (heatmaps + soft-argmax) and, since session 8, the face
+check, a "cat face or not" score for the same crop.
 
-Training faces: orienfish-kaggle-catface train split, faces with exactly two eye boxes.
+Eye faces: orienfish-kaggle-catface train split, faces with exactly two eye boxes. Face check (--mined,
+mine.py's output): every labelled training face against the detector's own false detections on the
+training photos and dogs, plus made-up off-face crops. --internal-val keeps every 10th training photo out
+(evaluate.py picks thresholds on it), as mine.py marks them.
 Writes out/<tag>.pt (EMA weights), out/<tag>.float.onnx, out/<tag>_train.log
 """
 import argparse
 import json
 import math
 import os
-import random
 import time
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from common import ema_and_optimizer, optimizer_step, start_run, LMK_SIZE, OUT, build_torch, export_landmarks, internal_split, load_hujingyu, load_orienfish
-from lmklib import LmkData, crops_for, eye_error, faces_with_eyes, to_photo
+from common import ema_and_optimizer, optimizer_step, start_run, OUT, build_torch, export_landmarks, internal_split, load_orienfish
+from lmklib import FaceCheckData, LmkData, crops_for, eye_error, faces_with_eyes, iou1, to_photo
 
 p = argparse.ArgumentParser()
-p.add_argument("--epochs", type=int, default=60)
+p.add_argument("--epochs", type=int, default=40)
 p.add_argument("--bs", type=int, default=32)
 p.add_argument("--lr", type=float, default=3e-3)
 p.add_argument("--seed", type=int, default=0)
-p.add_argument("--copies", type=int, default=8)
+p.add_argument("--copies", type=int, default=6)
 p.add_argument("--tag", default="landmarks")
-p.add_argument("--internal-val", action="store_true", help="hold out every 10th training image for monitoring")
+p.add_argument("--internal-val", action="store_true", help="hold out every 10th training image")
 p.add_argument("--threads", type=int, default=2)
-p.add_argument("--teacher", default="", help="checkpoint used to pseudo-label hujingyu train faces (round 2)")
-p.add_argument("--real-repeat", type=int, default=3)
-p.add_argument("--pseudo-tol", type=float, default=0.06, help="max flip/jitter disagreement (fraction of IOD)")
+p.add_argument("--mined", default="", help="mine.py output: enables the face check")
+p.add_argument("--face-weight", type=float, default=0.5)
+p.add_argument("--legacy", action="store_true", help="sessions 1-7's net (stem 24, wide 96, no face check)")
 args = p.parse_args()
 
 torch.set_num_threads(args.threads)
 log = start_run(args.seed, args.tag)
 
-
 recs = load_orienfish("train")
-if args.internal_val:
-    tr_recs, iv_recs = internal_split(recs)
-else:
-    tr_recs, iv_recs = recs, []
-tr_faces = faces_with_eyes(tr_recs)
-iv_faces = faces_with_eyes(iv_recs)
-log(f"training faces {len(tr_faces)}, internal-val faces {len(iv_faces)}")
+tr_recs, iv_recs = internal_split(recs) if args.internal_val else (recs, [])
+tr_faces, iv_faces = faces_with_eyes(tr_recs), faces_with_eyes(iv_recs)
+rows = json.load(open(args.mined)) if args.mined else []
+# the detector's real boxes on each eye face (IoU >= 0.5)
+dets_of = {(r["path"], j): [d[:4] for d in r["dets"] if iou1(d, g) >= 0.5]
+           for r in rows for j, g in enumerate(r["boxes"])}
+for f in tr_faces + iv_faces:
+    f["dets"] = dets_of.get((f["path"], f["j"]), [])
+log(f"eye faces: training {len(tr_faces)} ({sum(1 for f in tr_faces if f['dets'])} with detector boxes), "
+    f"internal-val {len(iv_faces)}")
+eyes_data = LmkData(tr_faces, seed=args.seed, copies=args.copies)
+if rows and not args.internal_val:
+    rows = [dict(r, internal=False) for r in rows]  # a final model may train on every training photo
+face_data = FaceCheckData(rows, seed=args.seed) if rows else None
+if face_data:
+    log(f"face check: {len(face_data.pos)} labelled faces, {len(face_data.neg)} hard negatives "
+        f"({face_data.n_neg} + {face_data.n_synth} made-up per epoch)")
 T = build_torch()
-
-
-@torch.no_grad()
-def pseudo_label(teacher_path):
-    """Label hujingyu train faces (training split only) with a teacher: predictions on the crop, its mirror
-    and two re-scaled crops must agree within pseudo_tol * IOD; the mean is the pseudo label."""
-    from PIL import Image
-    from common import abspath, face_crop, load_rgb, to_tensor
-    from lmklib import to_photo
-    t = T["Landmarks"]()
-    t.load_state_dict(torch.load(teacher_path))
-    t.eval()
-    faces, n_all = [], 0
-    for r in load_hujingyu("train"):
-        im = None
-        for b in r["boxes"]:
-            n_all += 1
-            im = im or load_rgb(abspath(r["path"]))
-            preds = []
-            for sc, flip in ((1.0, False), (1.0, True), (0.9, False), (1.12, True)):
-                cx, cy = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
-                w, h = (b[2] - b[0]) * sc, (b[3] - b[1]) * sc
-                bb = [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2]
-                c, g = face_crop(im, bb)
-                x = to_tensor(c.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if flip else c)
-                o = t(torch.from_numpy(x))[0][0].numpy().reshape(2, 2)
-                if flip:
-                    o = o[::-1].copy()
-                    o[:, 0] = 1 - o[:, 0]
-                preds.append(to_photo(o.ravel(), g))
-            P = np.stack(preds)
-            m = P.mean(0)
-            iod = np.linalg.norm(m[0] - m[1])
-            spread = np.linalg.norm(P - m[None], axis=2).max()
-            if iod > 4 and spread / iod < args.pseudo_tol and m[0, 0] < m[1, 0]:
-                faces.append(dict(path=r["path"], box=list(b), eyes=m.tolist(), pseudo=True))
-    log(f"pseudo-labelled {len(faces)} of {n_all} hujingyu train faces (tol {args.pseudo_tol})")
-    return faces
-
-
-if args.teacher:
-    # real labels are repeated so they still dominate
-    tr_faces = tr_faces * args.real_repeat + pseudo_label(args.teacher)
-data = LmkData(tr_faces, seed=args.seed, copies=args.copies)
 
 
 class DS(torch.utils.data.Dataset):
     epoch = 0
 
     def __len__(self):
-        return len(data)
+        return len(eyes_data) + (len(face_data) if face_data else 0)
 
     def __getitem__(self, i):
-        a, t = data.sample(self.epoch, i)
-        return torch.from_numpy(a), torch.from_numpy(t)
+        # -> crop, eyes (4), has eyes, face label, has face label
+        if i < len(eyes_data):
+            a, t = eyes_data.sample(self.epoch, i)
+            return torch.from_numpy(a), torch.from_numpy(t), 1.0, 1.0, 1.0
+        a, y = face_data.sample(self.epoch, i - len(eyes_data))
+        return torch.from_numpy(a), torch.zeros(4), 0.0, y, 1.0
 
 
 ds = DS()
-model = T["Landmarks"]().to(memory_format=torch.channels_last)
+arch = dict(stem=24, wide=96, face=False) if args.legacy else dict(face=bool(face_data))
+model = T["Landmarks"](**arch).to(memory_format=torch.channels_last)
 ema, opt = ema_and_optimizer(model, args.lr)
 steps_per_epoch = len(ds) // args.bs
 total = args.epochs * steps_per_epoch
@@ -119,8 +92,9 @@ n = model.n
 grid = model.grid  # HW x 2
 
 
-def loss_fn(x, t):
-    xy, logit = model(x)  # B,2K ; B,K,HW
+def loss_fn(x, t, has_eyes, face, has_face):
+    out = model(x)
+    xy, logit = out[0], out[1]
     B = x.shape[0]
     t2 = t.view(B, -1, 2)
     iod = (t2[:, 0] - t2[:, 1]).norm(dim=1).clamp(min=0.05)
@@ -128,19 +102,44 @@ def loss_fn(x, t):
     # gaussian heatmap target (sigma ~ 0.8 cell) as a regulariser
     d2 = ((grid[None, None] - t2[:, :, None]) ** 2).sum(-1) * (n * n)  # in cell units^2
     tgt = torch.softmax(-d2 / (2 * 0.8 ** 2), -1)
-    ce = -(tgt * F.log_softmax(logit, -1)).sum(-1).mean()
-    return err.mean() + 0.05 * ce, err.mean().item(), ce.item()
+    ce = -(tgt * F.log_softmax(logit, -1)).sum(-1).mean(1)
+    ne = has_eyes.sum().clamp(min=1)
+    e_mean = (err * has_eyes).sum() / ne
+    loss = e_mean + 0.05 * (ce * has_eyes).sum() / ne
+    bce = torch.zeros(())
+    if len(out) > 2:
+        bce = (F.binary_cross_entropy_with_logits(out[2], face, reduction="none") * has_face).sum() / has_face.sum().clamp(min=1)
+        loss = loss + args.face_weight * bce
+    return loss, e_mean.item(), bce.item()
 
 
 @torch.no_grad()
-def eval_faces(m, faces):
-    if not faces:
+def eval_faces(m, faces, use_dets=False):
+    items = [(f["path"], (f["dets"][0] if use_dets and f["dets"] else f["box"])) for f in faces]
+    if not items:
         return None
     m.eval()
-    x, geo = crops_for([(f["path"], f["box"]) for f in faces])
-    out, _ = m(torch.from_numpy(x).contiguous(memory_format=torch.channels_last))
+    x, geo = crops_for(items)
+    out = m(torch.from_numpy(x).contiguous(memory_format=torch.channels_last))[0]
     errs = [eye_error(to_photo(o, g), f["eyes"]) for o, g, f in zip(out.numpy(), geo, faces)]
     return float(np.mean(errs)), float(np.percentile(errs, 90))
+
+
+@torch.no_grad()
+def eval_face_check(m, thr=0.2):
+    """internal-val photos: the face check's score on true detections (IoU >= 0.5) and false ones"""
+    iv = [r for r in json.load(open(args.mined)) if r["internal"] and r["set"] != "cvd_cat"]
+    items, lab = [], []
+    for r in iv:
+        for d in r["dets"]:
+            if d[4] >= thr:
+                items.append((r["path"], d[:4]))
+                lab.append(max((iou1(d, g) for g in r["boxes"]), default=0.0) >= 0.5)
+    x, _ = crops_for(items)
+    s = torch.sigmoid(m(torch.from_numpy(x))[2]).numpy()
+    lab = np.array(lab)
+    return {f"keep@{t}": f"TP {int((s[lab] >= t).sum())}/{int(lab.sum())} FP {int((s[~lab] >= t).sum())}/{int((~lab).sum())}"
+            for t in (0.3, 0.5, 0.7)}
 
 
 t0 = time.time()
@@ -153,26 +152,30 @@ for ep in range(args.epochs):
     model.train()
     agg = np.zeros(3)
     nb = 0
-    for x, t in dl:
+    for x, t, he, fy, hf in dl:
         x = (x.permute(0, 3, 1, 2).float() / 255.0).contiguous(memory_format=torch.channels_last)
         for gp in opt.param_groups:
             gp["lr"] = lr_at(it)
-        loss, e, ce = loss_fn(x, t)
+        loss, e, bce = loss_fn(x, t, he.float(), fy.float(), hf.float())
         optimizer_step(model, ema, opt, loss, it)
-        agg += [loss.item(), e, ce]
+        agg += [loss.item(), e, bce]
         nb += 1
         it += 1
-    msg = f"ep {ep + 1}/{args.epochs} {time.time() - t0:.0f}s loss {agg[0] / nb:.4f} err/iod {agg[1] / nb:.4f} ce {agg[2] / nb:.3f}"
+    msg = f"ep {ep + 1}/{args.epochs} {time.time() - t0:.0f}s loss {agg[0] / nb:.4f} err/iod {agg[1] / nb:.4f} bce {agg[2] / nb:.3f}"
     if (ep + 1) % 5 == 0 or ep + 1 == args.epochs:
-        r = eval_faces(ema, iv_faces)
         rt = eval_faces(ema, tr_faces[::4])
         msg += f" | train-gtbox mean {rt[0]:.4f}"
-        if r:
-            msg += f" | iv-gtbox mean {r[0]:.4f} p90 {r[1]:.4f}"
+        for name, use in (("gtbox", False), ("detbox", True)):
+            r = eval_faces(ema, iv_faces, use)
+            if r:
+                msg += f" | iv-{name} mean {r[0]:.4f} p90 {r[1]:.4f}"
+        if face_data and args.internal_val:
+            msg += f" | iv face check {eval_face_check(ema)}"
         torch.save(ema.state_dict(), os.path.join(OUT, f"{args.tag}.pt"))
     log(msg)
 
 torch.save(ema.state_dict(), os.path.join(OUT, f"{args.tag}.pt"))
 export_landmarks(ema, os.path.join(OUT, f"{args.tag}.float.onnx"))
-json.dump({"train_seconds": time.time() - t0, "epochs": args.epochs}, open(os.path.join(OUT, f"{args.tag}_time.json"), "w"))
+json.dump({"train_seconds": time.time() - t0, "epochs": args.epochs, "arch": arch},
+          open(os.path.join(OUT, f"{args.tag}_time.json"), "w"))
 log(f"done in {time.time() - t0:.0f}s")

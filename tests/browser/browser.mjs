@@ -25,14 +25,17 @@ export const NO_CAT = 'No cat face found — try a photo where the cat faces the
 /** `[data-testid=...]` */
 export const tid = (id) => `[data-testid="${id}"]`;
 
-/** One Chromium with a fresh profile in a temp dir, removed by close(). */
-export async function launch() {
+/**
+ * One Chromium with a fresh profile in a temp dir, removed by close().
+ * `args`: extra command-line flags (the fake camera, for live mode).
+ */
+export async function launch({ args = [] } = {}) {
   const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'edgecat-chromium-'));
   const context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     headless: true,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--no-first-run'],
+      '--disable-component-update', '--disable-sync', '--no-first-run', ...args],
     viewport: DESKTOP,
   });
   context.setDefaultTimeout(60_000);

@@ -113,6 +113,8 @@ impl Parity {
     fn landmarks(&mut self, what: &str, canvas: &RgbImage) {
         let a = nnef_engine().landmarker.run_canvas(canvas).unwrap();
         let b = onnx_engine().landmarker.run_canvas(canvas).unwrap();
+        // The points, then the face check's score.
+        let (a, b) = ([&a.points[..], &[a.face]].concat(), [&b.points[..], &[b.face]].concat());
         let (d, same) = diff(&a, &b);
         self.landmark_runs += 1;
         self.worst_landmarks = self.worst_landmarks.max(d);

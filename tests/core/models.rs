@@ -6,8 +6,8 @@
 //!   against the issue's targets).
 
 use edgecat::codec;
-use edgecat::detector::{iou, Face};
-use edgecat::pipeline::{self, Engine};
+use edgecat::detector::iou;
+use edgecat::pipeline::{self, Cat, Engine};
 use edgecat::preprocess::{self, Crop};
 use image::RgbImage;
 use serde_json::Value;
@@ -57,7 +57,7 @@ fn int8_models_match_onnxruntime_and_preprocessing_matches_training() {
     let text = std::fs::read_to_string(root().join("models/fixtures/parity.json")).unwrap();
     let cases: Vec<Value> = serde_json::from_str(&text).unwrap();
     assert!(cases.len() >= 3);
-    let (mut worst_score, mut worst_box, mut worst_lmk) = (0f32, 0f32, 0f32);
+    let (mut worst_score, mut worst_box, mut worst_lmk, mut worst_face, mut worst_eye) = (0f32, 0f32, 0f32, 0f32, 0f32);
     for case in &cases {
         let path = root().join(case["photo"].as_str().unwrap());
         let img = photo(&path);
@@ -106,15 +106,40 @@ fn int8_models_match_onnxruntime_and_preprocessing_matches_training() {
             // max 2. A real contract mismatch (offset, filter, pad colour) is many levels off.
             assert!(max <= 3 && mean < 0.35, "landmark crop differs from training: max {max} mean {mean}");
             let got = e.landmarker.run_canvas(&canvas).unwrap();
-            for (g, w) in got.iter().zip(floats(&case["lmk_int8_ort"])) {
+            for (g, w) in got.points.iter().zip(floats(&case["lmk_int8_ort"])) {
                 worst_lmk = worst_lmk.max((g - w).abs());
+            }
+            if let Some(want) = case["face_int8_ort"].as_f64() {
+                worst_face = worst_face.max((got.face - want as f32).abs());
+            }
+            // The whole pipeline (face check, second pass) on the photo places the eyes where
+            // training's evaluation did.
+            if let Some(want) = case["eyes_pipeline_int8"].as_array() {
+                let cats = pipeline::find_cats(e, &img, &mut Default::default()).unwrap();
+                let fixture_box = [b[0], b[1], b[2], b[3]];
+                let cat = cats
+                    .iter()
+                    .max_by(|x, y| iou(&x.bbox, &fixture_box).total_cmp(&iou(&y.bbox, &fixture_box)))
+                    .expect("the fixture's cat is found");
+                let iod = {
+                    let (l, r) = (floats(&want[0]), floats(&want[1]));
+                    (r[0] - l[0]).hypot(r[1] - l[1])
+                };
+                for (name, w) in ["left_eye", "right_eye"].iter().zip(want) {
+                    let (g, w) = (cat.landmarks[*name], floats(w));
+                    worst_eye = worst_eye.max((g[0] - w[0]).hypot(g[1] - w[1]) / iod);
+                }
             }
         }
     }
-    println!("tract vs onnxruntime (int8): max |Δscore| {worst_score:.4}, max |Δbox| {worst_box:.3} px, max |Δlandmark| {worst_lmk:.4}");
+    println!("tract vs onnxruntime (int8): max |Δscore| {worst_score:.4}, max |Δbox| {worst_box:.3} px, max |Δlandmark| {worst_lmk:.4}, max |Δface check| {worst_face:.4}, pipeline eyes {worst_eye:.4} IOD");
     assert!(worst_score <= 0.02, "scores differ by {worst_score}");
     assert!(worst_box <= 2.0, "boxes differ by {worst_box} px");
     assert!(worst_lmk <= 0.01, "landmarks differ by {worst_lmk}");
+    assert!(worst_face <= 0.02, "face check scores differ by {worst_face}");
+    // The Rust crop of the photo is not Pillow's to the last level (above), so the pipeline's
+    // eyes may move a little more than the model's outputs on the stored canvas.
+    assert!(worst_eye <= 0.03, "pipeline eyes differ from training's by {worst_eye} IOD");
 }
 
 // ---- accuracy on the held-out splits ------------------------------------
@@ -218,41 +243,48 @@ pub(crate) fn listed(dir: &str, keep: impl Fn(usize) -> bool) -> Vec<PathBuf> {
     names.into_iter().enumerate().filter(|(i, _)| keep(*i)).map(|(_, n)| dir.join(n)).collect()
 }
 
-fn eyes_error(e: &Engine, img: &RgbImage, face: &Face, l: [f32; 2], r: [f32; 2]) -> f32 {
-    let pts = e.landmarker.locate(img, face.bbox).unwrap();
-    let (pl, pr) = (pts[0].1, pts[1].1);
+/// Eye error of a found cat / the inter-ocular distance.
+fn eyes_error(cat: &Cat, l: [f32; 2], r: [f32; 2]) -> f32 {
+    let (pl, pr) = (cat.landmarks["left_eye"], cat.landmarks["right_eye"]);
     let iod = (r[0] - l[0]).hypot(r[1] - l[1]);
     let d = |a: [f32; 2], b: [f32; 2]| (a[0] - b[0]).hypot(a[1] - b[1]);
     (d(pl, l) + d(pr, r)) / 2.0 / iod
+}
+
+/// The cats the shipped pipeline finds: detector, face check, landmarks (second pass included).
+fn cats(e: &Engine, img: &RgbImage) -> Vec<Cat> {
+    pipeline::find_cats(e, img, &mut Default::default()).unwrap()
 }
 
 #[test]
 fn accuracy_on_held_out_splits() {
     let e = engine();
     let (mut tp, mut fp, mut n_gt) = (0usize, 0usize, 0usize);
-    let mut eye_errors = Vec::new();
+    // Eye errors of the labelled faces found; a face the pipeline misses counts 1.0 below, so that
+    // misses are not hidden.
+    let mut found_errors = Vec::new();
     let mut missed_eyes = 0;
     for set in [hujingyu_val(), orienfish_test()] {
         for item in set {
             let img = photo(&item.path);
-            let faces = e.detector.detect(&img).unwrap();
+            let found = cats(e, &img);
             n_gt += item.faces.len();
             let mut used = vec![false; item.faces.len()];
-            for f in &faces {
+            for cat in &found {
                 // Greedy: best detections first take their best unmatched face.
                 let best = item
                     .faces
                     .iter()
                     .enumerate()
                     .filter(|(i, _)| !used[*i])
-                    .map(|(i, g)| (i, iou(&f.bbox, g)))
+                    .map(|(i, g)| (i, iou(&cat.bbox, g)))
                     .max_by(|a, b| a.1.total_cmp(&b.1));
                 match best {
                     Some((i, v)) if v >= 0.5 => {
                         used[i] = true;
                         tp += 1;
                         if let Some((l, r)) = item.eyes[i] {
-                            eye_errors.push(eyes_error(e, &img, f, l, r));
+                            found_errors.push(eyes_error(cat, l, r));
                         }
                     }
                     _ => fp += 1,
@@ -263,16 +295,16 @@ fn accuracy_on_held_out_splits() {
     }
     for (path, l, r) in cat_landmarks() {
         let img = photo(&path);
-        let faces = e.detector.detect(&img).unwrap();
-        let holds = |f: &&Face| [l, r].iter().all(|p| p[0] >= f.bbox[0] && p[0] <= f.bbox[2] && p[1] >= f.bbox[1] && p[1] <= f.bbox[3]);
-        match faces.iter().find(holds) {
-            Some(f) => eye_errors.push(eyes_error(e, &img, f, l, r)),
+        let found = cats(e, &img);
+        let holds = |c: &&Cat| [l, r].iter().all(|p| p[0] >= c.bbox[0] && p[0] <= c.bbox[2] && p[1] >= c.bbox[1] && p[1] <= c.bbox[3]);
+        match found.iter().find(holds) {
+            Some(c) => found_errors.push(eyes_error(c, l, r)),
             None => missed_eyes += 1,
         }
     }
     let false_faces = |paths: Vec<PathBuf>| {
         let n = paths.len();
-        let total: usize = paths.iter().map(|p| e.detector.detect(&photo(p)).unwrap().len()).sum();
+        let total: usize = paths.iter().map(|p| cats(e, &photo(p)).len()).sum();
         (total as f32 / n as f32, n)
     };
     let (dog_fp, n_dogs) = false_faces(listed("data/cats-vs-dogs/dog", |i| i % 2 == 1));
@@ -280,12 +312,16 @@ fn accuracy_on_held_out_splits() {
 
     let recall = tp as f32 / n_gt as f32;
     let precision = tp as f32 / (tp + fp).max(1) as f32;
+    let mut eye_errors: Vec<f32> = found_errors.iter().copied().chain(std::iter::repeat_n(1.0, missed_eyes)).collect();
     eye_errors.sort_by(|a, b| a.total_cmp(b));
     let mean_eye = eye_errors.iter().sum::<f32>() / eye_errors.len() as f32;
     let p90 = eye_errors[((eye_errors.len() as f32 * 0.9).ceil() as usize).min(eye_errors.len()) - 1];
     println!("held-out faces: {n_gt}; recall@IoU0.5 {recall:.3}; precision {precision:.3} ({tp} TP, {fp} FP)");
     println!("false faces per photo: dogs {dog_fp:.3} ({n_dogs} photos), non-cat {noncat_fp:.3} ({n_noncat} photos)");
-    println!("eye error / inter-ocular distance over {} faces: mean {mean_eye:.3}, p90 {p90:.3} ({missed_eyes} labelled faces not detected)", eye_errors.len());
+    println!(
+        "eye error / inter-ocular distance over {} labelled faces ({missed_eyes} missed, counted as 1.0): mean {mean_eye:.3}, p90 {p90:.3}",
+        eye_errors.len()
+    );
     // The figures must be the model card's (measured with onnxruntime in
     // models/train/evaluate.py): tract in Rust reproduces them.
     let card = &edgecat::models::manifest()["metrics"];
@@ -299,9 +335,63 @@ fn accuracy_on_held_out_splits() {
     close("false_faces_per_dog_photo", dog_fp, 0.03);
     close("false_faces_per_noncat_photo", noncat_fp, 0.06);
     close("eye_error_iod_mean", mean_eye, 0.03);
-    // The issue's targets (models/README.md has the figures).
+    let mean_found = found_errors.iter().sum::<f32>() / found_errors.len().max(1) as f32;
+    println!("  eye error over the {} faces found: mean {mean_found:.3}", found_errors.len());
+    // Issue 17's targets, each printed; models/README.md says by how much the missed ones are missed.
+    let targets = [
+        ("face recall >= 0.93", recall >= 0.93),
+        ("face precision >= 0.97", precision >= 0.97),
+        ("false faces <= 0.02 per dog photo", dog_fp <= 0.02),
+        ("no false face on a non-cat photo", noncat_fp == 0.0),
+        ("mean eye error <= 0.08 IOD", mean_eye <= 0.08),
+        ("p90 eye error <= 0.15 IOD", p90 <= 0.15),
+    ];
+    for (what, met) in targets {
+        println!("  issue 17 target {what}: {}", if met { "met" } else { "MISSED" });
+    }
+    // Met, so held: no false face on a non-cat photo.
+    assert!(noncat_fp == 0.0, "false faces on non-cat photos: {noncat_fp:.3} per photo");
+    // Missed (models/README.md says by how much, and why); held at least at session 7's models
+    // (recall 0.904, precision 0.960, 0.060 false faces per dog photo, 0.096 mean eye error over
+    // the faces found, 2 of 52 labelled eye pairs missed), so that a regression shows.
     assert!(recall >= 0.90, "face recall {recall:.3} < 0.90");
-    assert!(dog_fp <= 0.1 && noncat_fp <= 0.1, "false faces per photo: dogs {dog_fp:.3}, non-cat {noncat_fp:.3} (> 0.1)");
-    assert!(mean_eye <= 0.12, "mean eye error {mean_eye:.3} IOD > 0.12");
-    println!("  targets met: recall >= 0.90, false faces <= 0.1 per dog / non-cat photo, mean eye error <= 0.12 IOD");
+    assert!(precision >= 0.96, "face precision {precision:.3} < 0.96");
+    assert!(dog_fp <= 0.06, "false faces per dog photo {dog_fp:.3} > 0.06");
+    assert!(mean_found <= 0.096, "mean eye error over the faces found {mean_found:.3} > 0.096 IOD");
+    assert!(mean_eye <= 0.16, "mean eye error, misses counted as 1.0: {mean_eye:.3} > 0.16 IOD");
+}
+
+/// The model budget: both models together <= 600 KB as shipped (the NNEF
+/// tars the worker embeds), and <= 160 MFLOPs for a photo with one cat (one
+/// detector pass, the landmark passes of one face), counted by tract from
+/// the graphs the engine runs.
+#[test]
+fn models_fit_the_budget() {
+    use tract_nnef::internal::Cost;
+    use tract_nnef::prelude::*;
+    let bytes: usize = ["detector", "landmarks"].iter().map(|n| edgecat::models::embedded(n).unwrap().nnef.len()).sum();
+    let mflops = |name: &str| -> f64 {
+        let nnef = edgecat::reader::nnef();
+        let model = nnef.model_for_read(&mut &edgecat::models::embedded(name).unwrap().nnef[..]).unwrap();
+        let mut fma = 0.0;
+        for node in model.eval_order().unwrap() {
+            let node = &model.nodes[node];
+            let facts = model.node_input_facts(node.id).unwrap();
+            for (cost, n) in node.op.cost(&facts).unwrap() {
+                if let Cost::FMA(_) = cost {
+                    fma += n.to_i64().unwrap() as f64;
+                }
+            }
+        }
+        2.0 * fma / 1e6
+    };
+    let passes = match engine().landmarker.second_pass {
+        edgecat::landmarks::SecondPass::None => 1.0,
+        _ => 2.0,
+    };
+    let (det, lmk) = (mflops("detector"), mflops("landmarks"));
+    let total = det + passes * lmk;
+    println!("models: {bytes} bytes as shipped; {det:.1} MFLOPs detector + {passes} x {lmk:.1} landmarks = {total:.1} MFLOPs for one cat");
+    assert!(bytes <= 600_000, "models are {bytes} bytes together (> 600 KB)");
+    assert!(total <= 160.0, "{total:.1} MFLOPs for a photo with one cat (> 160)");
 }

@@ -1,0 +1,50 @@
+// Live mode's eye tracking between detector passes (www/live.js's
+// EyeTracker, pure code: run here in node).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { ROOT } from '../harness.mjs';
+
+// Imported from its text: www/ has no package.json saying it holds ES
+// modules (it is served as is), and node would warn about guessing.
+const source = fs.readFileSync(path.join(ROOT, 'www', 'live.js'), 'utf8');
+const { EyeTracker } = await import(`data:text/javascript,${encodeURIComponent(source)}`);
+
+const cat = (lx, ly, rx, ry) => ({ landmarks: { left_eye: [lx, ly], right_eye: [rx, ry] } });
+const close = (got, want, tol, what) => assert.ok(Math.hypot(got[0] - want[0], got[1] - want[1]) <= tol, `${what}: ${got} vs ${want}`);
+
+test('a still cat keeps its glasses where the detector put them', () => {
+  const t = new EyeTracker();
+  t.update([cat(100, 100, 160, 100)], 0);
+  t.update([cat(100, 100, 160, 100)], 100);
+  const [eyes] = t.at(180);
+  close(eyes.left, [100, 100], 0.01, 'left');
+  close(eyes.right, [160, 100], 0.01, 'right');
+});
+
+test('between passes, a moving cat\'s eyes move on with its velocity, and no further than 150 ms ahead', () => {
+  const t = new EyeTracker();
+  // Moving right at 0.5 px/ms, seen every 100 ms (a slow detector).
+  for (let ms = 0; ms <= 400; ms += 100) t.update([cat(100 + ms / 2, 100, 160 + ms / 2, 100)], ms);
+  const [at450] = t.at(450);
+  assert.ok(at450.left[0] > 300 + 10, `extrapolated forward: ${at450.left[0]}`);
+  close(at450.left, [325, 100], 12, 'left at 450 ms');
+  const [at900] = t.at(690);
+  assert.ok(at900.left[0] <= 300 + 0.5 * 150 + 12, `capped at 150 ms ahead: ${at900.left[0]}`);
+});
+
+test('two cats keep their own tracks; a cat gone for long loses its glasses', () => {
+  const t = new EyeTracker();
+  t.update([cat(100, 100, 150, 100), cat(400, 300, 450, 300)], 0);
+  t.update([cat(402, 300, 452, 300), cat(101, 100, 151, 100)], 100);
+  const eyes = t.at(100).sort((a, b) => a.left[0] - b.left[0]);
+  assert.equal(eyes.length, 2);
+  close(eyes[0].left, [101, 100], 2, 'first cat');
+  close(eyes[1].left, [402, 300], 2, 'second cat');
+  // One missed pass: still drawn. Long gone: not drawn.
+  t.update([cat(101, 100, 151, 100)], 200);
+  assert.equal(t.at(200).length, 2);
+  t.update([cat(101, 100, 151, 100)], 900);
+  assert.equal(t.at(900).length, 1);
+});
