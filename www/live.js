@@ -10,9 +10,9 @@
 // even when the detector cannot keep up with the camera.
 
 const STATS_WINDOW_MS = 1000; // fps and passes/s are measured over the last second
-const EXTRAPOLATE_MAX_MS = 150; // never run a track's motion further ahead than this
+const EXTRAPOLATE_MAX_MS = 80; // never run a track's motion further ahead than this (overshoot when a cat turns)
 const TRACK_TTL_MS = 700; // a cat not seen for this long loses its glasses
-const SMOOTHING = 0.65; // weight of a new detection against the track's prediction
+const SMOOTHING = 0.85; // weight of a new detection against the track's prediction (a little damping of landmark jitter)
 const DETECT_MAX_SIDE = 640; // frames sent to the detector are at most this wide/high
 
 /** One sentence per way a camera can fail to start (getUserMedia's error names). */

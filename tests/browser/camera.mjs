@@ -100,3 +100,59 @@ export async function makeFakeCamera(photos, { fps = 30, repeat = 30, ...size } 
   const file = writeY4m(path.join(dir, 'cats.y4m'), frames, { fps, repeat });
   return { file, frames, remove: () => fs.rmSync(dir, { recursive: true, force: true }) };
 }
+
+// ---- a moving cat ------------------------------------------------------------
+// Frame k shows the photo shifted sideways by shifts[k] px, and its index
+// in 8 black-or-white 16 px squares along the top edge (the letterbox, where
+// 4:2:0 keeps them crisp), so a test can tell which frame the view shows.
+
+const CODE = { x: 8, y: 4, size: 16, bits: 8 };
+
+function stampIndex(rgba, width, k) {
+  for (let b = 0; b < CODE.bits; b++) {
+    const v = (k >> b) & 1 ? 255 : 0;
+    for (let j = CODE.y; j < CODE.y + CODE.size; j++) {
+      for (let i = CODE.x + b * CODE.size; i < CODE.x + (b + 1) * CODE.size; i++) {
+        const p = (j * width + i) * 4;
+        rgba[p] = rgba[p + 1] = rgba[p + 2] = v;
+      }
+    }
+  }
+}
+
+/** The frame index stamped in RGBA pixels of `width` (as the view shows them). */
+export function frameIndex(rgba, width) {
+  let k = 0;
+  for (let b = 0; b < CODE.bits; b++) {
+    const p = ((CODE.y + CODE.size / 2) * width + CODE.x + b * CODE.size + CODE.size / 2) * 4;
+    if (0.299 * rgba[p] + 0.587 * rgba[p + 1] + 0.114 * rgba[p + 2] > 128) k |= 1 << b;
+  }
+  return k;
+}
+
+function shifted({ rgba, width, height }, dx) {
+  const out = Buffer.alloc(rgba.length, 128);
+  const n = width - Math.abs(dx);
+  for (let j = 0; j < height; j++) {
+    const row = j * width;
+    rgba.copy(out, (row + Math.max(0, dx)) * 4, (row + Math.max(0, -dx)) * 4, (row + Math.max(0, -dx) + n) * 4);
+  }
+  return out;
+}
+
+/**
+ * A camera file of `photo` swaying sideways: shifts[k] = amplitude ×
+ * sin(2πk / period), one frame each at `fps`. { file, base, shifts, remove() }.
+ */
+export async function makeMovingCamera(photo, { amplitude = 48, period = 60, fps = 30 } = {}) {
+  const [base] = await photoFrames([photo]);
+  const shifts = Array.from({ length: period }, (_, k) => Math.round(amplitude * Math.sin((2 * Math.PI * k) / period)));
+  const frames = shifts.map((dx, k) => {
+    const rgba = shifted(base, dx);
+    stampIndex(rgba, base.width, k);
+    return { ...base, rgba };
+  });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'edgecat-camera-'));
+  const file = writeY4m(path.join(dir, 'moving-cat.y4m'), frames, { fps });
+  return { file, base, shifts, remove: () => fs.rmSync(dir, { recursive: true, force: true }) };
+}
