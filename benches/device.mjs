@@ -12,11 +12,11 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ROOT, SHARED, startWorker } from '../tests/harness.mjs';
 import { launch } from '../tests/browser/browser.mjs';
 import { webSize } from '../scripts/bundle.mjs';
+import { median } from './stats.mjs';
 
 const MB = 1e6;
 // Issue 19's target: on-device hipsterize ≤ 1.5 × the worker's Server-Timing total.
 export const DEVICE_TARGET_X_SERVER_TOTAL = 1.5;
-const median = (v) => { const s = [...v].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
 const f1 = (x) => (x == null || Number.isNaN(x) ? 'n/a' : x.toFixed(1));
 const f2 = (x) => (x == null || Number.isNaN(x) ? 'n/a' : x.toFixed(2));
 const kb = (x) => `${f1(x / 1e3)} kB`;

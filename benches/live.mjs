@@ -14,10 +14,10 @@ import path from 'node:path';
 import { SHARED, startWorker } from '../tests/harness.mjs';
 import { launch, tid } from '../tests/browser/browser.mjs';
 import { fakeCameraArgs, makeFakeCamera } from '../tests/browser/camera.mjs';
+import { median } from './stats.mjs';
 
 const PHOTOS = ['kairess_001.jpg', 'kairess_003.jpg', 'kairess_005.jpg', 'glup_cat_01.jpg']
   .map((f) => path.join(SHARED, 'data', 'cat-photos', f));
-const median = (v) => { const s = [...v].sort((a, b) => a - b); return s.length ? s[Math.floor(s.length / 2)] : NaN; };
 
 export async function measureLiveFps({ url, y4m, seconds = 10 }) {
   const made = y4m ? null : await makeFakeCamera(PHOTOS, { fps: 30, repeat: 30 });

@@ -10,6 +10,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ROOT, SHARED, startWorker } from '../tests/harness.mjs';
+import { median, serverTiming } from './stats.mjs';
 
 const baselineDir = path.resolve(process.argv[2] || '');
 if (!fs.existsSync(path.join(baselineDir, 'index.js'))) {
@@ -26,17 +27,6 @@ fs.mkdirSync(path.dirname(config), { recursive: true });
 fs.writeFileSync(config, fs.readFileSync(path.join(ROOT, 'wrangler.toml'), 'utf8')
   .replace(/^main = .*$/m, `main = ${JSON.stringify(path.join(baselineDir, 'index.js'))}`)
   .replace(/^directory = "www"$/m, `directory = ${JSON.stringify(path.join(ROOT, 'www'))}`));
-
-const median = (v) => { const s = [...v].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
-
-function serverTiming(res) {
-  const out = {};
-  for (const part of (res.headers.get('server-timing') || '').split(',')) {
-    const m = part.trim().match(/^([a-z_]+);dur=([\d.]+)/);
-    if (m) out[m[1]] = Number(m[2]);
-  }
-  return out;
-}
 
 async function hipsterize(url) {
   const t = performance.now();

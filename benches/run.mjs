@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ROOT, SHARED, freePort, startWorker } from '../tests/harness.mjs';
+import { median, pct, serverTiming } from './stats.mjs';
 import { bundleSize } from '../scripts/bundle.mjs';
 import { deviceBench, deviceMarkdown } from './device.mjs';
 
@@ -30,21 +31,9 @@ const MB = 1e6;
 fs.mkdirSync(OUT, { recursive: true });
 const photo = fs.readFileSync(PHOTO);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const median = (v) => { const s = [...v].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
-const pct = (v, p) => { const s = [...v].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]; };
 const f1 = (x) => (x == null || Number.isNaN(x) ? 'n/a' : x.toFixed(1));
 const f2 = (x) => (x == null || Number.isNaN(x) ? 'n/a' : x.toFixed(2));
 const log = (...a) => console.error('bench:', ...a);
-
-/** `Server-Timing: decode;dur=1.2, ...` → { decode: 1.2, ... } */
-function serverTiming(res) {
-  const out = {};
-  for (const part of (res.headers.get('server-timing') || '').split(',')) {
-    const m = part.trim().match(/^([a-z_]+);dur=([\d.]+)/);
-    if (m) out[m[1]] = Number(m[2]);
-  }
-  return out;
-}
 
 async function get(url) {
   const start = performance.now();
