@@ -414,7 +414,11 @@ hostile('a chunked multipart body (no length) passing 20 MB → 413 payload_too_
 // see worker/src/body.rs.
 for (const [name, options, status, code] of [
   ['a chunked upload past 20 MB, ended', { headers: { 'content-type': 'image/png' }, chunks: zeros(21, MB) }, 413, 'payload_too_large'],
-  ['a chunked upload past 20 MB, held open', { headers: { 'content-type': 'image/png' }, chunks: zeros(21, MB), hold: true }, 413, 'payload_too_large'],
+  // Held open, the rest can never be read, so the worker cuts it off; through
+  // wrangler dev's proxy, that half-read hop then sometimes fails the next
+  // request with the proxy's own 503 (1 run in 2 in a clean-clone CI run), so
+  // this one goes straight to workerd, as the other held-open uploads here do.
+  ['a chunked upload past 20 MB, held open', { headers: { 'content-type': 'image/png' }, chunks: zeros(21, MB), hold: true, direct: true }, 413, 'payload_too_large'],
   ['2 MB of text/plain', { headers: { 'content-type': 'text/plain', 'content-length': String(2 * MB) }, chunks: zeros(2, MB) }, 415, 'unsupported_media_type'],
   ['a 25 MB body sent with its length', { headers: { 'content-type': 'image/png', 'content-length': String(25 * MB) }, chunks: zeros(25, MB) }, 413, 'payload_too_large'],
 ]) {
