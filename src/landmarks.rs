@@ -85,20 +85,19 @@ impl Landmarker {
         (crop, preprocess::crop_square(img, crop, self.size, self.pad))
     }
 
-    /// The face check's score and the named points of the face in `bbox`,
-    /// in photo pixels; `None` when the check rejects it (no second pass is
-    /// spent on a rejected face).
-    pub fn check_and_locate(&self, img: &RgbImage, bbox: [f32; 4]) -> TractResult<Option<(f32, Vec<(String, [f32; 2])>)>> {
+    /// The named points of the face in `bbox`, in photo pixels; `None` when
+    /// the face check rejects it (no second pass is spent on a rejected face).
+    pub fn check_and_locate(&self, img: &RgbImage, bbox: [f32; 4]) -> TractResult<Option<Vec<(String, [f32; 2])>>> {
         self.located(img, bbox, self.face_threshold)
     }
 
     /// The points of the face in `bbox` whatever its face check says (the
     /// warm-up, which must run every pass).
     pub fn locate(&self, img: &RgbImage, bbox: [f32; 4]) -> TractResult<Vec<(String, [f32; 2])>> {
-        Ok(self.located(img, bbox, f32::NEG_INFINITY)?.map(|(_, points)| points).unwrap_or_default())
+        Ok(self.located(img, bbox, f32::NEG_INFINITY)?.unwrap_or_default())
     }
 
-    fn located(&self, img: &RgbImage, bbox: [f32; 4], threshold: f32) -> TractResult<Option<(f32, Vec<(String, [f32; 2])>)>> {
+    fn located(&self, img: &RgbImage, bbox: [f32; 4], threshold: f32) -> TractResult<Option<Vec<(String, [f32; 2])>>> {
         let (crop, canvas) = self.crop(img, bbox);
         let first = self.run_canvas(&canvas)?;
         if first.face < threshold {
@@ -121,7 +120,7 @@ impl Landmarker {
                 photo(&crop2, &self.run_canvas(&canvas2)?.points)
             }
         };
-        Ok(Some((first.face, self.points.iter().cloned().zip(points).collect())))
+        Ok(Some(self.points.iter().cloned().zip(points).collect()))
     }
 }
 

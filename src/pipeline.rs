@@ -232,7 +232,7 @@ pub fn find_cats(engine: &Engine, img: &RgbImage, t: &mut Timings) -> Result<Vec
     timed(&mut t.landmarks, || {
         let mut cats = Vec::with_capacity(faces.len());
         for face in faces {
-            if let Some((_, points)) = engine.landmarker.check_and_locate(img, face.bbox).map_err(internal)? {
+            if let Some(points) = engine.landmarker.check_and_locate(img, face.bbox).map_err(internal)? {
                 cats.push(Cat { score: face.score, bbox: face.bbox, landmarks: points.into_iter().collect() });
             }
         }

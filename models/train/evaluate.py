@@ -244,9 +244,8 @@ json.dump([dict(score_threshold=g[0], face_threshold=g[1], **g[2]) for g in grid
 # The second pass: the lowest internal-val mean eye error (orienfish internal-val eye faces; a miss counts
 # 1.0); "none" unless another is better by more than 0.002.
 iv_eye_items = eye_faces_orienfish(of_iv)
-civ_eyes = civ  # the same photos
 PASSES = ("none", "flip", "refine", "refine_mean")
-pass_scores = {sp: eye_summary(eye_scores("int8", civ_eyes, iv_eye_items, T_DET, T_FACE, sp)) for sp in PASSES}
+pass_scores = {sp: eye_summary(eye_scores("int8", civ, iv_eye_items, T_DET, T_FACE, sp)) for sp in PASSES}
 for sp, s in pass_scores.items():
     log(f"internal-val eyes, second pass {sp}: {json.dumps(s)}")
 

@@ -128,7 +128,7 @@ def eval_faces(m, faces, use_dets=False):
 @torch.no_grad()
 def eval_face_check(m, thr=0.2):
     """internal-val photos: the face check's score on true detections (IoU >= 0.5) and false ones"""
-    iv = [r for r in json.load(open(args.mined)) if r["internal"] and r["set"] != "cvd_cat"]
+    iv = [r for r in rows if r["internal"] and r["set"] != "cvd_cat"]
     items, lab = [], []
     for r in iv:
         for d in r["dets"]:
