@@ -1,7 +1,6 @@
 //! Reading request bodies: the streamed size limit, the runtime's multipart
 //! parser, and discarding what an early answer leaves unread.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use edgecat::http::budget::Reservation;
@@ -23,30 +22,21 @@ const DRAIN_IDLE_MS: u64 = 1_000;
 /// isolate (another request's pixels), not by the client.
 const LATE_MS: f64 = 200.0;
 
-/// Drains in progress in this isolate (see `drains_first`).
-static DRAINING: AtomicUsize = AtomicUsize::new(0);
-
 /// Read and discard the rest of a body before answering ("lingering close",
 /// as HTTP/1.1 servers do after an early error). An answer sent while the
 /// client is still uploading is lost in a reset (the client sees EPIPE, not
 /// the answer), and under `wrangler dev` the proxy reuses that half-read
 /// connection for the next request, which then fails with a 503 ("worker
-/// restarted"). The body cannot be read after the answer is sent (workerd
-/// refuses), so it is read first. Bounded in bytes and time, so a huge or
+/// restarted"). Bounded in bytes and time, so a huge or
 /// never-ending upload is cut off (cancelled) instead: an upload that stops
 /// sending is cut off after a second, one that keeps sending after 10 s.
 ///
-/// A drain reads one chunk per turn of the event loop, and a turn that runs
-/// another photo's pipeline takes a second or more: with a queue of big
-/// photos, a 7 MB drain got a chunk per pipeline, hit its 10 s, and its
-/// client saw EPIPE instead of its 503 (reliability.test.mjs's bursts). So
-/// pipelines wait for drains to end (`drains_first`), and a timer that fires
-/// late is not taken for an idle client.
+/// An idle wait is judged by a timer that fired on time: one held up by the
+/// isolate (another request's pixels) is not taken for an idle client.
 pub async fn drain(mut stream: ByteStream, declared_length: Option<&str>) {
     if declared_length.and_then(|v| v.trim().parse::<u64>().ok()).is_some_and(|n| n > DRAIN_MAX_BYTES) {
         return; // dropping the stream cancels it
     }
-    DRAINING.fetch_add(1, Ordering::Relaxed);
     // Real time (workerd's clock moves at each I/O, so at each chunk).
     let started = js_sys::Date::now();
     let mut seen = 0u64;
@@ -56,22 +46,6 @@ pub async fn drain(mut stream: ByteStream, declared_length: Option<&str>) {
         seen += chunk.len() as u64;
         if seen > DRAIN_MAX_BYTES || js_sys::Date::now() - started > DRAIN_MAX_MS {
             break;
-        }
-    }
-    DRAINING.fetch_sub(1, Ordering::Relaxed);
-}
-
-/// Before a photo's pipeline, which holds the isolate for its whole run: let
-/// the drains in progress finish first (they only read and discard, and
-/// their clients are waiting for an early answer), for at most 2 s.
-pub async fn drains_first() {
-    let started = js_sys::Date::now();
-    loop {
-        // A zero-length timer fires only from the event loop's poll of its
-        // sockets, so each wait gives every drain its next chunk.
-        Delay::from(Duration::ZERO).await;
-        if DRAINING.load(Ordering::Relaxed) == 0 || js_sys::Date::now() - started > 2_000.0 {
-            return;
         }
     }
 }

@@ -157,8 +157,8 @@ async fn call(endpoint: Endpoint, req: &mut Request, env: &Env) -> std::result::
         Endpoint::Detect => {
             let upload = read_upload(req, &mut held, limits).await?;
             let need = pipeline::memory_need(&upload, None)?;
-            hold_for_pipeline(limits, &mut held, need).await?;
             yield_to_runtime().await;
+            hold_for_pipeline(limits, &mut held, need).await?;
             let detection = pipeline::detect(&upload.photo)?;
             let timing = detection.timings_ms.server_timing();
             let body = serde_json::to_value(&detection).map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -172,8 +172,8 @@ async fn call(endpoint: Endpoint, req: &mut Request, env: &Env) -> std::result::
             let format = pipeline::output_format(query.as_deref(), accept.as_deref())?;
             let upload = read_upload(req, &mut held, limits).await?;
             let need = pipeline::memory_need(&upload, Some(format))?;
-            hold_for_pipeline(limits, &mut held, need).await?;
             yield_to_runtime().await;
+            hold_for_pipeline(limits, &mut held, need).await?;
             let out = pipeline::hipsterize(&upload, format)?;
             Ok(Reply::bytes(200, out.format.content_type(), out.bytes).headers(vec![
                 ("X-Cats-Found", out.cats.to_string()),
@@ -216,10 +216,9 @@ async fn hold_for_pipeline(limits: &RequestLimits, held: &mut Reservation<'_>, n
 /// polling (strace), starving every other connection, then timed them all
 /// out at once (dropped connections, and the 503s of wrangler's proxy). A
 /// zero-length timer can only fire from that poll, so each request passes
-/// through it once, and waits there while early answers drain their uploads
-/// (`body::drains_first`).
+/// through it once.
 async fn yield_to_runtime() {
-    body::drains_first().await;
+    worker::Delay::from(std::time::Duration::ZERO).await;
 }
 
 pub(crate) fn header(headers: &Headers, name: &str) -> Option<String> {
