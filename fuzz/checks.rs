@@ -106,14 +106,14 @@ pub fn decode(data: &[u8]) {
             assert!(w >= 1 && h >= 1 && w <= MAX_SIDE && h <= MAX_SIDE, "{w}×{h}");
             assert!(w as u64 * h as u64 <= MAX_PIXELS);
         }
-        Err(err) => expect_error(&err, &["bad_image", "image_too_large"]),
+        Err(err) => expect_error(&err, &["bad_image", "image_too_large", "unsupported_media_type"]),
     }
     match codec::decode_overlay(data) {
         Ok(img) => {
             let (w, h) = img.dimensions();
             assert!(w >= 1 && h >= 1 && w <= MAX_OVERLAY_SIDE && h <= MAX_OVERLAY_SIDE, "{w}×{h}");
         }
-        Err(err) => expect_error(&err, &["bad_overlay", "image_too_large"]),
+        Err(err) => expect_error(&err, &["bad_overlay", "image_too_large", "unsupported_media_type"]),
     }
 }
 
@@ -148,7 +148,7 @@ pub fn pipeline(data: &[u8]) {
                     assert!(cat.landmarks.values().flatten().all(|v| v.is_finite()));
                 }
             }
-            Err(err) => expect_error(&err, &["bad_image", "image_too_large"]),
+            Err(err) => expect_error(&err, &["bad_image", "image_too_large", "unsupported_media_type"]),
         }
         return;
     }
@@ -161,7 +161,69 @@ pub fn pipeline(data: &[u8]) {
         }
         Err(err) => expect_error(
             &err,
-            &["bad_image", "bad_overlay", "image_too_large", "no_cat_found", "bad_request"],
+            &["bad_image", "bad_overlay", "image_too_large", "no_cat_found", "bad_request", "unsupported_media_type"],
         ),
+    }
+}
+
+/// What a step may allocate beyond the figure it is held to: metadata and
+/// decoder state that the estimate leaves out (codec::METADATA_ALLOWANCE),
+/// and as much again for allocator rounding and small buffers.
+pub const MEMORY_SLACK: u64 = 2 * codec::METADATA_ALLOWANCE;
+
+/// The worker's steps for one photo, under a counting allocator (`peak`
+/// gives the peak bytes its closure allocated). First byte: the output
+/// (0 detect, 1 JPEG, 2 PNG; modulo 3); the photo is the rest.
+/// - `codec::photo_need` and then the pipeline each allocate no more than
+///   the figure photo_need gives (which counts the upload the worker holds)
+///   and slack;
+/// - for a photo that photo_need refuses, each allocates no more than three
+///   times the upload and slack: a decoder may hold a metadata chunk up to
+///   three times while reading it (the png crate's growing buffer for an
+///   eXIf, and its copy), and the worker has reserved twelve times the
+///   upload by then (src/http/budget.rs).
+pub fn memory(data: &[u8], peak: &dyn Fn(&mut dyn FnMut()) -> u64) {
+    static WARM: std::sync::Once = std::sync::Once::new();
+    // The models are loaded once per instance, outside any photo's figure.
+    WARM.call_once(|| {
+        pipeline::warm().expect("the models load");
+    });
+    let Some((&flags, photo)) = data.split_first() else { return };
+    let output = match flags % 3 {
+        0 => None,
+        1 => Some(OutputFormat::Jpeg),
+        _ => Some(OutputFormat::Png),
+    };
+    let len = photo.len() as u64;
+    let mut need = None;
+    let measuring = peak(&mut || need = Some(codec::photo_need(photo, output)));
+    let need = need.expect("measured");
+    let refused = 3 * len + MEMORY_SLACK;
+    let mut result = None;
+    let used = peak(&mut || {
+        // The upload's copy is made inside, as the worker holds one.
+        let upload = Upload { photo: photo.to_vec(), ..Upload::default() };
+        result = Some(match output {
+            None => pipeline::detect(&upload.photo).map(|d| d.cats.len()),
+            Some(format) => pipeline::hipsterize(&upload, format).map(|h| h.cats),
+        });
+    });
+    let allowed = ["bad_image", "image_too_large", "unsupported_media_type", "no_cat_found"];
+    match need {
+        Ok(need) => {
+            assert!(need <= codec::MEMORY_BUDGET, "photo_need passed {need} bytes, over the budget");
+            assert!(measuring <= need + MEMORY_SLACK, "photo_need allocated {measuring} bytes, and said {need}");
+            assert!(used <= need + MEMORY_SLACK, "{output:?}: allocated {used} bytes, photo_need said {need}");
+        }
+        Err(err) => {
+            expect_error(&err, &allowed[..3]);
+            assert!(measuring <= refused, "refusing a {len}-byte photo, photo_need allocated {measuring} bytes ({err})");
+            assert!(used <= refused, "{output:?}: refusing a {len}-byte photo allocated {used} bytes ({err})");
+            // What photo_need refuses, the pipeline refuses the same way.
+            assert_eq!(result.as_ref().and_then(|r| r.as_ref().err()).map(ApiError::code), Some(err.code()));
+        }
+    }
+    if let Some(Err(err)) = &result {
+        expect_error(err, &allowed);
     }
 }

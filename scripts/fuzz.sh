@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing (cargo-fuzz / libFuzzer, nightly, AddressSanitizer)
-# of the request-parsing, decode and pipeline entry points (fuzz/), natively,
-# for a bounded time: FUZZ_SECONDS in all (default 600), split evenly over the
-# targets given (default: all three). Niced, as it is long and CPU-bound.
+# of the request-parsing, decode, pipeline and memory entry points (fuzz/),
+# natively, for a bounded time: FUZZ_SECONDS in all (default 600), split
+# evenly over the targets given (default: all four). Niced, as it is long and
+# CPU-bound. The memory target fails on a photo that allocates more than
+# codec::photo_need said it would (fuzz/checks.rs, `memory`).
 #
-#   scripts/fuzz.sh                 # 10 minutes over request, decode, pipeline
+#   scripts/fuzz.sh                 # 10 minutes over request, decode, pipeline, memory
+#   FUZZ_SECONDS=600 scripts/fuzz.sh memory
 #   FUZZ_SECONDS=120 scripts/fuzz.sh decode
 #
 # Seeds: fuzz/seeds/<target> (committed, made by scripts/make_fixtures.py).
@@ -19,7 +22,7 @@ TOOLS="${EDGECAT_TOOLS:-$HOME/.cache/edgecat/tools}"
 export PATH="$TOOLS/bin:$PATH"
 total="${FUZZ_SECONDS:-600}"
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(request decode pipeline)
+[ ${#targets[@]} -eq 0 ] && targets=(request decode pipeline memory)
 per=$(( total / ${#targets[@]} ))
 
 say() { printf 'fuzz: %s\n' "$*" >&2; }

@@ -13,12 +13,25 @@ frames), one-pixel.png, wide-16384x1.png, wide-90000x1.png (beyond the
 picture (the cat in the top-left corner of a green canvas, so every flip and
 turn moves it) stored transformed by the inverse of EXIF Orientation n and
 tagged n, so a correct reader sees the cat in the same place in all eight.
+cat.heic and cat.avif: the cat at 480 px wide as an iPhone-style HEIC and an
+AVIF, which the API refuses with a 415 naming the format (and the page
+converts where the browser can decode it); made only where pillow-heif
+(PyPI) is installed.
 
 fuzz/seeds/<target>/: the seed corpus of the cargo-fuzz targets (layouts in
 fuzz/checks.rs): request lines and forms, tiny images of every accepted
 format, and a cat photo with each pipeline option.
 
+fuzz/seeds/memory/: the memory target's corpus (an output byte, then the
+photo; each at most 2 MB): metadata bombs (a PNG iCCP, zTXt or iTXt that
+inflates to hundreds of MB, many text chunks, a big eXIf), PNGs chunked
+into tiny IDATs, interlaced and animated PNGs, large progressive
+JPEGs, JPEGs heavy with EXIF, ICC and XMP segments, a GIF frame far larger
+than its screen, GIFs with many frames or extension blocks, animated and
+metadata-heavy WebPs, and the signatures of formats that are refused.
+
 Run: python3 scripts/make_fixtures.py  (needs Pillow)
+     python3 scripts/make_fixtures.py memory   (only fuzz/seeds/memory)
 """
 import io
 import struct
@@ -46,8 +59,21 @@ def png_rgb16(img: Image.Image) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(rows, 9)) + chunk(b"IEND", b"")
 
 
+def heif_fixtures(photo: Image.Image, out: Path) -> None:
+    try:
+        import pillow_heif
+    except ImportError:
+        print("pillow-heif is not installed: cat.heic and cat.avif are left as they are")
+        return
+    pillow_heif.register_heif_opener()
+    img = photo.resize((480, round(480 * photo.height / photo.width)), Image.BILINEAR)
+    img.save(out / "cat.heic", format="HEIF", quality=60)
+    img.save(out / "cat.avif", format="AVIF", quality=60)
+
+
 def hostile(photo: Image.Image, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
+    heif_fixtures(photo, out)
     small = photo.resize((96, 64), Image.BILINEAR)
     small.convert("CMYK").save(out / "cmyk.jpg", quality=80)
     small.convert("L").save(out / "grey.jpg", quality=80)
@@ -140,7 +166,114 @@ def fuzz_seeds(photo: Image.Image, out: Path) -> None:
         (out / "pipeline" / name).write_bytes(data)
 
 
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def png_with(png: bytes, extra: bytes, idat_size: int = 0) -> bytes:
+    """`png` with chunks `extra` inserted after IHDR; with idat_size, its
+    image data re-split into IDAT chunks of that many bytes."""
+    ihdr_end = 8 + 25
+    chunks, i = [], ihdr_end
+    while i < len(png):
+        (n,) = struct.unpack(">I", png[i : i + 4])
+        chunks.append((png[i + 4 : i + 8], png[i + 8 : i + 8 + n]))
+        i += 12 + n
+    data = b"".join(d for k, d in chunks if k == b"IDAT")
+    rest = b"".join(png_chunk(k, d) for k, d in chunks if k not in (b"IDAT", b"IEND"))
+    size = idat_size or len(data)
+    idats = b"".join(png_chunk(b"IDAT", data[j : j + size]) for j in range(0, len(data), size))
+    return png[:ihdr_end] + extra + rest + idats + png_chunk(b"IEND", b"")
+
+
+def deflate_bomb(size: int) -> bytes:
+    z = zlib.compressobj(9)
+    block = bytes(1 << 20)
+    out = b"".join(z.compress(block) for _ in range(size >> 20))
+    return out + z.flush()
+
+
+def jpeg_segment(marker: int, data: bytes) -> bytes:
+    return bytes([0xFF, marker]) + struct.pack(">H", len(data) + 2) + data
+
+
+def webp_claiming_exif(webp: bytes, size: int) -> bytes:
+    """`webp` with its EXIF chunk's size (and the RIFF size) set to claim `size` bytes."""
+    i = 12
+    while i + 8 <= len(webp):
+        kind, (n,) = webp[i : i + 4], struct.unpack("<I", webp[i + 4 : i + 8])
+        if kind == b"EXIF":
+            b = bytearray(webp)
+            b[i + 4 : i + 8] = struct.pack("<I", size)
+            b[4:8] = struct.pack("<I", i + size)
+            return bytes(b)
+        i += 8 + n + (n & 1)
+    raise ValueError("no EXIF chunk")
+
+
+def memory_seeds(photo: Image.Image, out: Path) -> None:
+    """The memory target's corpus: an output byte (0 detect, 1 JPEG, 2 PNG),
+    then the photo."""
+    small = photo.resize((96, 64), Image.BILINEAR)
+    mid = photo.resize((1200, 800), Image.BILINEAR)
+    big = photo.resize((3000, 2000), Image.BILINEAR)
+    png = encoded(small, "PNG")
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    exif[0x010E] = "x" * 60000  # ImageDescription: a large EXIF
+    icc = bytes(range(256)) * 4000  # ~1 MB "profile": split over APP2 segments
+    seeds = {
+        # PNG metadata that inflates: a 400 MB and a 1 GB iCCP, a zTXt and an iTXt.
+        "png-iccp-bomb-400mb": png_with(png, png_chunk(b"iCCP", b"icc\0\0" + deflate_bomb(400 << 20))),
+        "png-iccp-bomb-1gb": png_with(png, png_chunk(b"iCCP", b"icc\0\0" + deflate_bomb(1 << 30))),
+        "png-ztxt-bomb": png_with(png, png_chunk(b"zTXt", b"Comment\0\0" + deflate_bomb(300 << 20))),
+        "png-itxt-bomb": png_with(png, png_chunk(b"iTXt", b"XML:com.adobe.xmp\0\1\0\0\0" + deflate_bomb(300 << 20))),
+        "png-many-text-chunks": png_with(png, b"".join(png_chunk(b"tEXt", b"k\0" + bytes(200)) for _ in range(8000))),
+        "png-big-exif": png_with(png, png_chunk(b"eXIf", b"MM\0*" + bytes(1_500_000))),
+        # Image data in 16-byte IDAT chunks; interlaced 16-bit; animated.
+        "png-tiny-idat-chunks": png_with(encoded(mid, "PNG"), b"", idat_size=16),
+        "png-interlaced-rgba": encoded(mid.convert("RGBA").resize((600, 400)), "PNG", interlace=1),
+        "apng-3-frames": encoded(mid, "PNG", save_all=True, append_images=[mid.rotate(5), mid.rotate(10)]),
+        # Progressive JPEGs, 6 MP, at full chroma and 4:2:0.
+        "jpeg-progressive-444": encoded(big, "JPEG", quality=40, progressive=True, subsampling=0),
+        "jpeg-progressive-420": encoded(big, "JPEG", quality=40, progressive=True, subsampling=2),
+        # EXIF-, ICC- and XMP-heavy JPEGs.
+        "jpeg-exif-heavy": encoded(mid, "JPEG", quality=50, exif=exif.tobytes()),
+        "jpeg-icc-1mb": encoded(mid, "JPEG", quality=50, icc_profile=icc),
+        "jpeg-many-app-segments": (lambda j: j[:2] + b"".join(jpeg_segment(0xE0 + (k % 16), bytes(60000)) for k in range(25)) + j[2:])(
+            encoded(mid, "JPEG", quality=50)
+        ),
+        # A 1×1 GIF screen with a 4000×3000 frame (its pixel data missing),
+        # and GIFs with many frames or many comment blocks.
+        "gif-frame-beyond-screen": b"GIF89a" + struct.pack("<HH", 1, 1) + b"\0\0\0"
+        + b"\x2c" + struct.pack("<HHHH", 0, 0, 4000, 3000) + b"\x80" + bytes(6) + b"\x02\x02\x4c\x01\0\x3b",
+        "gif-40-frames": encoded(small, "GIF", save_all=True, append_images=[small.rotate(k) for k in range(1, 40)], duration=20),
+        "gif-many-comments": (lambda g: g[:-1] + b"".join(b"\x21\xfe" + (b"\xff" + bytes(255)) * 4 + b"\0" for _ in range(1500)) + g[-1:])(
+            encoded(small, "GIF")
+        ),
+        # Animated and metadata-heavy WebPs.
+        "webp-animated": encoded(mid, "WEBP", save_all=True, append_images=[mid.rotate(5), mid.rotate(10)], quality=30),
+        "webp-exif-icc": encoded(mid, "WEBP", quality=30, exif=exif.tobytes(), icc_profile=icc),
+        "webp-lossless-alpha": encoded(mid.convert("RGBA"), "WEBP", lossless=True),
+        # A small WebP whose EXIF chunk (and RIFF size) claim 1 GB.
+        "webp-exif-claims-1gb": webp_claiming_exif(encoded(small, "WEBP", quality=30, exif=exif.tobytes()), 1 << 30),
+        # Refused by signature (415): an iPhone HEIC's ftyp box, a TIFF.
+        "heic-ftyp": struct.pack(">I", 24) + b"ftypheic\0\0\0\0mif1heic" + bytes(64),
+        "tiff": encoded(small, "TIFF"),
+    }
+    (out / "memory").mkdir(parents=True, exist_ok=True)
+    for i, (name, data) in enumerate(seeds.items()):
+        assert len(data) <= 2_000_000, (name, len(data))
+        (out / "memory" / name).write_bytes(bytes([i % 3]) + data)
+
+
 def main() -> None:
+    import sys
+
+    if sys.argv[1:] == ["memory"]:
+        photo = Image.open(SHARED / "data/cat-photos/kairess_001.jpg").convert("RGB")
+        memory_seeds(photo, ROOT / "fuzz" / "seeds")
+        return
     out = ROOT / "tests" / "fixtures"
     out.mkdir(parents=True, exist_ok=True)
     photo = Image.open(SHARED / "data/cat-photos/kairess_001.jpg").convert("RGB")
@@ -151,6 +284,7 @@ def main() -> None:
     stored.save(out / "cat-exif-orientation-6.jpg", quality=85, exif=exif.tobytes())
     hostile(photo, out / "hostile")
     fuzz_seeds(photo, ROOT / "fuzz" / "seeds")
+    memory_seeds(photo, ROOT / "fuzz" / "seeds")
 
 
 if __name__ == "__main__":

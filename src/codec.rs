@@ -2,6 +2,7 @@
 //! pixel is decoded, and EXIF orientation applied) and encoding.
 
 use crate::error::ApiError;
+use crate::sniff;
 use image::codecs::png::PngEncoder;
 use image::error::UnsupportedErrorKind;
 use image::metadata::Orientation;
@@ -64,7 +65,9 @@ pub struct PhotoHeader {
     /// EXIF orientations 5–8 turn the image a quarter: a second buffer.
     pub quarter_turn: bool,
     pub body_bytes: u64,
-    pub jpeg_input: bool,
+    /// What the decoder holds beside its output while it decodes
+    /// (`decoder_extra`).
+    pub decoder_bytes: u64,
 }
 
 impl PhotoHeader {
@@ -76,8 +79,7 @@ impl PhotoHeader {
         let px = w * h;
         let native = px * self.color.bytes_per_pixel() as u64;
         let rgb = px * 3;
-        // The JPEG decoder keeps its own copy of the upload while decoding.
-        let decoding = native + if self.jpeg_input { self.body_bytes } else { 0 };
+        let decoding = native + self.decoder_bytes;
         let turning = if self.quarter_turn { 2 * native } else { 0 };
         let converting = match self.color {
             image::ColorType::Rgb8 => 0,
@@ -144,7 +146,10 @@ pub fn decode_overlay(bytes: &[u8]) -> Result<RgbaImage, ApiError> {
 /// pixels and their RGBA copy, up to 16 bytes a pixel. 0 when its header
 /// cannot be read (`decode_overlay` then refuses it before decoding).
 pub fn overlay_need(bytes: &[u8]) -> u64 {
-    let dims = ImageReader::new(Cursor::new(bytes)).with_guessed_format().ok().and_then(|r| r.into_dimensions().ok());
+    let dims = ImageReader::new(Cursor::new(bytes)).with_guessed_format().ok().and_then(|mut r| {
+        r.limits(header_limits(MAX_SIDE, bytes.len()));
+        r.into_dimensions().ok()
+    });
     dims.map_or(0, |(w, h)| {
         let side = MAX_OVERLAY_SIDE as u64;
         bytes.len() as u64 + (w as u64).min(side) * (h as u64).min(side) * 16
@@ -154,6 +159,8 @@ pub fn overlay_need(bytes: &[u8]) -> u64 {
 enum DecodeError {
     Bad(String),
     TooLarge(String),
+    /// A format recognised but not read here (`sniff`).
+    Unsupported(String),
 }
 
 impl DecodeError {
@@ -161,17 +168,44 @@ impl DecodeError {
         match self {
             DecodeError::Bad(m) => bad(m),
             DecodeError::TooLarge(m) => ApiError::ImageTooLarge(m),
+            DecodeError::Unsupported(m) => ApiError::UnsupportedMediaType(m),
         }
     }
+}
+
+/// What a decoder may allocate besides the pixels: metadata (EXIF, ICC
+/// profiles, PNG text, GIF extensions), palettes, row buffers. Decoders hold
+/// their metadata as stored, so a file's own bytes bound most of it; this is
+/// what compressed metadata may add (a PNG's iCCP inflates; one that would
+/// inflate past it is dropped by the png crate, as the pipeline does not use
+/// colour profiles).
+pub const METADATA_ALLOWANCE: u64 = 1 << 20;
+
+/// The limits a decoder runs under until its header is read: a photo's
+/// sides, and memory for metadata only. Without them the image crate's
+/// default (512 MiB) applies while a PNG's chunks are parsed, and a small
+/// file with a compressed ICC profile took the Wasm heap past 500 MB there.
+fn header_limits(max_side: u32, body_bytes: usize) -> Limits {
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(max_side);
+    limits.max_image_height = Some(max_side);
+    limits.max_alloc = Some(body_bytes as u64 + METADATA_ALLOWANCE);
+    limits
 }
 
 /// Decode, after the checks on the header; with `measure`, stop there and
 /// say what decoding and processing would need.
 fn decode(bytes: &[u8], bounds: &Bounds, measure: Option<&mut u64>) -> Result<Option<DynamicImage>, DecodeError> {
     let what = bounds.what;
-    let reader = ImageReader::new(Cursor::new(bytes))
+    // Formats people send that no decoder here reads, whatever their
+    // Content-Type: named, with what to do (415), not "not an image".
+    if let Some(kind) = sniff::unreadable(bytes) {
+        return Err(DecodeError::Unsupported(kind.detail(what)));
+    }
+    let mut reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| DecodeError::Bad(format!("the {what} could not be read: {e}")))?;
+    reader.limits(header_limits(bounds.max_side, bytes.len()));
     let format = match reader.format() {
         Some(f @ (ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::WebP | ImageFormat::Gif | ImageFormat::Bmp)) => f,
         _ => {
@@ -188,6 +222,10 @@ fn decode(bytes: &[u8], bounds: &Bounds, measure: Option<&mut u64>) -> Result<Op
     let truncated = |reason: String| DecodeError::Bad(truncated_detail(what, &reason));
     let failed = |e: ImageError| match check_complete(bytes, format) {
         Err(reason) => truncated(reason),
+        // A decoder that wants more memory than the header promised.
+        Ok(()) if matches!(e, ImageError::Limits(_)) => {
+            DecodeError::TooLarge(format!("the {what} needs more memory to decode than its size allows: {e}"))
+        }
         Ok(()) if ends_early(&e) => truncated("its image data ends early".into()),
         Ok(()) => DecodeError::Bad(format!("the {what} could not be decoded: {e}")),
     };
@@ -195,6 +233,7 @@ fn decode(bytes: &[u8], bounds: &Bounds, measure: Option<&mut u64>) -> Result<Op
         // Some decoders refuse huge declared sizes themselves (on wasm32 the
         // png crate does, as the size overflows usize; the BMP decoder says
         // "Image dimensions (…) are too large" as an unsupported feature).
+        // Metadata past header_limits is refused here too.
         ImageError::Limits(_) => DecodeError::TooLarge(format!("the {what} is too large to decode: {e}")),
         ImageError::Unsupported(ref u) if declares_too_large(u.kind()) => {
             DecodeError::TooLarge(format!("the {what} is too large to decode: {e}"))
@@ -212,15 +251,23 @@ fn decode(bytes: &[u8], bounds: &Bounds, measure: Option<&mut u64>) -> Result<Op
             bounds.max_pixels / 1_000_000
         )));
     }
-    // Decoders allocate from declared sizes; cap that too (16-bit RGBA + slack).
-    let mut limits = Limits::default();
-    limits.max_image_width = Some(bounds.max_side);
-    limits.max_image_height = Some(bounds.max_side);
-    limits.max_alloc = Some(w as u64 * h as u64 * 8 + (64 << 20));
+    // From here the decoder may allocate its pixels (the image crate counts
+    // its own buffers against this; a GIF frame larger than its screen, say)
+    // and no more than metadata besides.
+    let decoder_bytes = decoder_extra(format, bytes, decoder.total_bytes());
+    let mut limits = header_limits(bounds.max_side, bytes.len());
+    limits.max_alloc = Some(decoder.total_bytes() + decoder_bytes + METADATA_ALLOWANCE);
     decoder
         .set_limits(limits)
         .map_err(|e| DecodeError::TooLarge(format!("the {what} is too large to decode: {e}")))?;
-    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let orientation = match format {
+        // A WebP's EXIF chunk is read whole, allocated at its declared size
+        // before that is checked against the file: a 100-byte file could ask
+        // for 4 GB. One that claims more than the file holds is cut short
+        // (refused below), so its orientation is not read.
+        ImageFormat::WebP if webp_complete(bytes).is_err() => Orientation::NoTransforms,
+        _ => decoder.orientation().unwrap_or(Orientation::NoTransforms),
+    };
     if let Some(output) = bounds.budget {
         let header = PhotoHeader {
             width: w,
@@ -228,7 +275,7 @@ fn decode(bytes: &[u8], bounds: &Bounds, measure: Option<&mut u64>) -> Result<Op
             color: decoder.color_type(),
             quarter_turn: quarter_turn(orientation),
             body_bytes: bytes.len() as u64,
-            jpeg_input: format == ImageFormat::Jpeg,
+            decoder_bytes,
         };
         let need = header.peak_bytes(output);
         if need > MEMORY_BUDGET {
@@ -250,6 +297,57 @@ fn decode(bytes: &[u8], bounds: &Bounds, measure: Option<&mut u64>) -> Result<Op
     let mut img = DynamicImage::from_decoder(decoder).map_err(failed)?;
     img.apply_orientation(orientation);
     Ok(Some(img))
+}
+
+/// What a decoder holds beside the `native` bytes of its output while it
+/// decodes, from the file's header: the JPEG decoder keeps its own copy of
+/// the upload, and a progressive JPEG's every coefficient; a GIF whose first
+/// frame is not placed flush with its screen is decoded into a frame buffer
+/// first (the image crate lets it be at most the screen's size, as counted
+/// here). Metadata is not counted (METADATA_ALLOWANCE).
+fn decoder_extra(format: ImageFormat, bytes: &[u8], native: u64) -> u64 {
+    match format {
+        ImageFormat::Jpeg => bytes.len() as u64 + jpeg_progressive_coefficients(bytes),
+        ImageFormat::Gif => native,
+        // A lossy WebP is decoded to YUV planes (and an alpha plane) first.
+        ImageFormat::WebP => native / 2,
+        _ => 0,
+    }
+}
+
+/// A progressive JPEG's decoder holds every DCT coefficient of the image
+/// until its last scan (zune-jpeg: 2 bytes a sample, per component at its
+/// own sampling, in whole MCUs): bytes, from the frame header; 0 for a
+/// baseline JPEG, which decodes an MCU row at a time.
+fn jpeg_progressive_coefficients(b: &[u8]) -> u64 {
+    let mut i = 2;
+    // The header segments, up to the first scan.
+    while let (Some(&0xFF), Some(&marker)) = (b.get(i), b.get(i + 1)) {
+        if marker == 0xFF {
+            i += 1; // fill byte
+            continue;
+        }
+        let Some(len) = b.get(i + 2..i + 4).map(|l| u16::from_be_bytes([l[0], l[1]]) as usize) else { return 0 };
+        // SOF2, SOF6, SOF10, SOF14: the progressive frames.
+        if matches!(marker, 0xC2 | 0xC6 | 0xCA | 0xCE) {
+            let Some(sof) = b.get(i + 4..(i + 2 + len).min(b.len())) else { return 0 };
+            let (Some(h), Some(w), Some(&n)) = (sof.get(1..3), sof.get(3..5), sof.get(5)) else { return 0 };
+            let (h, w) = (u16::from_be_bytes([h[0], h[1]]) as u64, u16::from_be_bytes([w[0], w[1]]) as u64);
+            let sampling: Vec<(u64, u64)> = (0..n as usize)
+                .filter_map(|c| sof.get(6 + 3 * c + 1).map(|&f| (((f >> 4) as u64).max(1), ((f & 15) as u64).max(1))))
+                .collect();
+            let hmax = sampling.iter().map(|s| s.0).max().unwrap_or(1);
+            let vmax = sampling.iter().map(|s| s.1).max().unwrap_or(1);
+            let (mcus_x, mcus_y) = (w.div_ceil(8 * hmax), h.div_ceil(8 * vmax));
+            // zune-jpeg pads a non-interleaved component's rows to two MCUs.
+            return sampling.iter().map(|&(ch, cv)| 2 * 64 * mcus_x * ch * (mcus_y * cv + 1)).sum();
+        }
+        if marker == 0xDA || !(0xC0..=0xFE).contains(&marker) {
+            return 0;
+        }
+        i += 2 + len;
+    }
+    0
 }
 
 /// The detail of a refused truncated file (tests and clients match

@@ -21,5 +21,6 @@ pub mod overlay;
 pub mod pipeline;
 pub mod preprocess;
 pub mod reader;
+pub mod sniff;
 
 pub use error::ApiError;

@@ -176,7 +176,7 @@ const chosenStyle = () => document.querySelector('input[name="style"]:checked')?
 
 // ---- preparing the upload ------------------------------------------------------
 
-/** The photo as sent (edgecat.js shrinks it upright if over the limit): { file, shrunk }. */
+/** The photo as sent (edgecat.js shrinks it upright if over the limit, and converts HEIC, AVIF, … to JPEG): { file, shrunk, converted }. */
 const prepareUpload = (file) => shrink(file, { maxSide: el.maxSide.value, quality: config.jpegQuality });
 
 /** What to put on the cats: { style } or { glasses }. */
@@ -260,8 +260,10 @@ async function hipsterize() {
   try {
     setStatus('Preparing the photo…', true);
     const upload = await prepareUpload(photo);
-    setStatus(upload.shrunk ? `Shrunk to ${upload.shrunk.to.join('×')} px. Putting on sunglasses…`
-      : 'Putting on sunglasses…', true);
+    const converted = upload.converted ? `Converted from ${upload.converted} to JPEG${upload.shrunk ? ` at ${upload.shrunk.to.join('×')} px` : ''}. ` : '';
+    setStatus(converted ? `${converted}Putting on sunglasses…`
+      : upload.shrunk ? `Shrunk to ${upload.shrunk.to.join('×')} px. Putting on sunglasses…`
+        : 'Putting on sunglasses…', true);
     if (chosenWhere() === 'device' && DEVICE_POSSIBLE) {
       await onDevice(upload, photo, '');
       return;
@@ -355,8 +357,9 @@ function showResult(blob, cats, photo) {
 
 function showTimings(timings, elapsed, upload) {
   const parts = Object.entries(timings).map(([name, ms]) => `${name} ${ms.toFixed(1)} ms`);
-  const sent = upload.shrunk ? `, sent ${upload.shrunk.to.join('×')} px (${formatBytes(upload.file.size)})`
-    : `, sent the original (${formatBytes(upload.file.size)})`;
+  const sent = upload.converted ? `, sent as JPEG converted from ${upload.converted}${upload.shrunk ? ` at ${upload.shrunk.to.join('×')} px` : ''} (${formatBytes(upload.file.size)})`
+    : upload.shrunk ? `, sent ${upload.shrunk.to.join('×')} px (${formatBytes(upload.file.size)})`
+      : `, sent the original (${formatBytes(upload.file.size)})`;
   el.timings.textContent = `At the edge. Server: ${parts.join(' · ') || 'no timings'}. Round trip ${Math.round(elapsed)} ms${sent}.`;
 }
 

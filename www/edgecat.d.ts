@@ -46,7 +46,14 @@ export interface Shrunk {
   file: Blob;
   /** null when the original was sent. */
   shrunk: null | { from: [number, number]; to: [number, number] };
+  /** '' or the format converted from to JPEG ('HEIC', 'AVIF', …): the server cannot read those. */
+  converted: '' | UnreadableFormat;
 }
+
+/** Photo formats the server answers 415 for, by their first bytes. */
+export type UnreadableFormat = 'HEIC' | 'HEIF' | 'AVIF' | 'TIFF' | 'JPEG XL';
+/** The format of a photo the server cannot read, or '' (any other file). */
+export declare function unreadableFormat(blob: Blob): Promise<'' | UnreadableFormat>;
 
 export interface HipsterizeResult {
   /** The photo with sunglasses (image/jpeg, or image/png with format 'png'). */

@@ -52,6 +52,9 @@ const SENTENCES = {
   // API is on another origin, say both.
   crossOrigin: (api, origin) => `Could not reach the edgecat server at ${api}. Check your connection — or the server may not allow this site (${origin}) to call it (CORS: its ALLOWED_ORIGINS leaves this origin out).`,
   incompatible: (ours, theirs) => `${MESSAGES.incompatible_api} (client ${ours}, server ${theirs})`,
+  // A photo format the server cannot read (415), which this browser could
+  // not convert either (Chromium and Firefox cannot open HEIC; Safari can).
+  unreadable: (name) => `That is a ${name} photo, which this browser cannot convert and edgecat cannot read. Please save it as a JPEG and try again${/^HEI/.test(name) ? ' (on an iPhone: Settings › Camera › Formats › Most Compatible)' : ''}.`,
 };
 
 /** The error every function here rejects with: `code`, HTTP `status` (0 if none), a human `message`. */
@@ -77,6 +80,30 @@ export function looksLikeImage(file) {
   return /\.(jpe?g|png|webp|gif|avif|heic|heif|bmp)$/i.test(file.name || '');
 }
 
+/**
+ * The photo formats people send that the server cannot read (it answers
+ * 415), told by their first bytes as the server tells them (src/sniff.rs):
+ * 'HEIC', 'HEIF', 'AVIF', 'TIFF', 'JPEG XL', or '' for any other file.
+ */
+export async function unreadableFormat(blob) {
+  const b = new Uint8Array(await blob.slice(0, 64).arrayBuffer());
+  const ascii = (from, to) => String.fromCharCode(...b.subarray(from, to));
+  if (b.length >= 16 && ascii(4, 8) === 'ftyp') {
+    const size = new DataView(b.buffer).getUint32(0);
+    const end = Math.min(Math.max(size, 16), b.length);
+    const brands = [ascii(8, 12)];
+    for (let i = 16; i + 4 <= end; i += 4) brands.push(ascii(i, i + 4));
+    if (brands.some((x) => x === 'avif' || x === 'avis')) return 'AVIF';
+    if (brands.some((x) => ['heic', 'heix', 'hevc', 'hevx', 'heim', 'heis'].includes(x))) return 'HEIC';
+    if (brands.some((x) => ['mif1', 'msf1', 'mif2'].includes(x))) return 'HEIF';
+    return '';
+  }
+  const head = [...b.subarray(0, 4)].join(',');
+  if (['73,73,42,0', '77,77,0,42', '73,73,43,0', '77,77,0,43'].includes(head)) return 'TIFF';
+  if ((b[0] === 0xff && b[1] === 0x0a) || ascii(4, 8) === 'JXL ') return 'JPEG XL';
+  return '';
+}
+
 function asBlob(photo, what = 'photo') {
   if (photo instanceof Blob) return photo;
   if (photo instanceof ArrayBuffer || ArrayBuffer.isView(photo)) return new Blob([photo]);
@@ -96,24 +123,34 @@ export function resultFileName(name, format = 'jpeg') {
 /**
  * The photo as it should be sent: the original if its longest upright side
  * is within `maxSide` (or it cannot be decoded here, or `maxSide` is 0), else
- * an upright JPEG shrunk to it (EXIF orientation applied).
- * Resolves to { file, shrunk }: shrunk is null or { from: [w, h], to: [w, h] }.
+ * an upright JPEG shrunk to it (EXIF orientation applied). A HEIC, AVIF,
+ * TIFF or JPEG XL photo, which the server cannot read, is always sent as a
+ * JPEG when this browser can decode it (AVIF in every current browser, HEIC
+ * in Safari), and rejects with `unsupported_media_type` naming the format
+ * when it cannot.
+ * Resolves to { file, shrunk, converted }: shrunk is null or
+ * { from: [w, h], to: [w, h] }; converted is '' or the format converted from.
  */
 export async function shrink(photo, { maxSide = 0, quality = DEFAULTS.quality } = {}) {
   const blob = asBlob(photo);
   const name = blob.name || 'photo';
-  const original = { file: blob, shrunk: null };
+  const converted = blob.size ? await unreadableFormat(blob) : '';
+  const original = { file: blob, shrunk: null, converted: '' };
   const limit = Math.max(0, Math.floor(Number(maxSide) || 0));
-  if (!limit || typeof createImageBitmap !== 'function' || typeof document === 'undefined') return original;
+  const canDraw = typeof createImageBitmap === 'function' && typeof document !== 'undefined';
+  const unreadable = () => new EdgecatError('unsupported_media_type', SENTENCES.unreadable(converted));
+  if (!canDraw && converted) throw unreadable();
+  if ((!limit && !converted) || !canDraw) return original;
   let bitmap;
   try {
     bitmap = await createImageBitmap(blob, { imageOrientation: 'from-image' });
   } catch {
+    if (converted) throw unreadable();
     return original; // the server decides what it can read
   }
   const { width, height } = bitmap;
-  const scale = limit / Math.max(width, height);
-  if (scale >= 1) {
+  const scale = Math.min(1, limit ? limit / Math.max(width, height) : 1);
+  if (scale >= 1 && !converted) {
     bitmap.close();
     return original;
   }
@@ -130,8 +167,12 @@ export async function shrink(photo, { maxSide = 0, quality = DEFAULTS.quality } 
   ctx.drawImage(bitmap, 0, 0, w, h);
   bitmap.close();
   const out = await new Promise((resolve) => canvas.toBlob(resolve, 'image/jpeg', quality));
-  if (!out) return original;
-  return { file: new File([out], `${baseName(name)}.jpg`, { type: 'image/jpeg' }), shrunk: { from: [width, height], to: [w, h] } };
+  if (!out) {
+    if (converted) throw unreadable();
+    return original;
+  }
+  const shrunk = scale < 1 ? { from: [width, height], to: [w, h] } : null;
+  return { file: new File([out], `${baseName(name)}.jpg`, { type: 'image/jpeg' }), shrunk, converted };
 }
 
 function buildForm(file, { style, glasses } = {}) {
@@ -201,8 +242,13 @@ async function call(api, path, init, { signal, timeoutMs = DEFAULTS.timeoutMs } 
 /** An error answer (problem+json or not) as an EdgecatError with a sentence. */
 async function problem(res) {
   let code = '';
+  let detail = '';
   try {
-    if (/json/i.test(res.headers.get('content-type') || '')) code = String((await res.json()).code || '');
+    if (/json/i.test(res.headers.get('content-type') || '')) {
+      const body = await res.json();
+      code = String(body.code || '');
+      detail = String(body.detail || '');
+    }
   } catch { /* not JSON after all */ }
   if (!code && res.status === 413) code = 'payload_too_large';
   if (!code && res.status === 415) code = 'unsupported_media_type';
@@ -212,6 +258,9 @@ async function problem(res) {
     const retryAfter = Math.ceil(Number(res.headers.get('retry-after')));
     return new EdgecatError(code, SENTENCES.rateLimited(retryAfter), { status, retryAfter: retryAfter || undefined });
   }
+  // A 415 for a photo format the server names (HEIC, AVIF, …): say which.
+  const named = code === 'unsupported_media_type' && /is an? (HEIC|HEIF|AVIF|TIFF|JPEG XL) image/.exec(detail);
+  if (named) return new EdgecatError(code, SENTENCES.unreadable(named[1]), { status });
   return new EdgecatError(code || 'http_error', sentence(code) || SENTENCES.generic(status), { status });
 }
 

@@ -324,3 +324,30 @@ test('"show detections" draws boxes and eye points from /api/detect', T, async (
   assert.ok(body.cats.length >= 1);
   assert.deepEqual(problems, []);
 });
+
+test('an AVIF photo is converted to JPEG in the page; a HEIC this browser cannot open gets a sentence naming HEIC', T, async (t) => {
+  const fixture = (name) => new URL(`../fixtures/hostile/${name}`, import.meta.url).pathname;
+  const { page, problems } = await openPage(t, browser.context, DESKTOP);
+  await page.goto(`${BASE}/`);
+  const sent = [];
+  page.on('request', (r) => { if (isApi('hipsterize')(r)) sent.push(r); });
+  // AVIF, which the API refuses (415) and Chromium decodes: sent as JPEG, the cat found.
+  await page.setInputFiles(tid('photo-input'), fixture('cat.avif'));
+  const { response, result } = await hipsterizeOnce(page);
+  assert.equal(result.error, '', `the page shows an error: ${result.error}`);
+  assert.equal(response.status(), 200);
+  assert.ok(Number(response.headers()['x-cats-found']) >= 1);
+  const form = await sentForm(page, 0);
+  assert.match(form, /name="cat"; filename="cat\.jpg"\r\nContent-Type: image\/jpeg/);
+  assert.match(await page.locator('#timings').textContent(), /converted from AVIF/);
+  // HEIC, which Chromium cannot decode: a sentence naming it, nothing sent.
+  await page.setInputFiles(tid('photo-input'), fixture('cat.heic'));
+  await page.click(tid('hipsterize'));
+  await page.waitForFunction(() => /HEIC/.test(document.querySelector('[data-testid="error"]').textContent));
+  const error = await page.locator(tid('error')).textContent();
+  assert.match(error, /^That is a HEIC photo, which this browser cannot convert/);
+  assert.match(error, /save it as a JPEG/);
+  assert.equal(sent.length, 1, 'the HEIC photo was not uploaded');
+  await screenshot(page, 'heic-desktop');
+  assert.deepEqual(problems, []);
+});

@@ -41,3 +41,12 @@ fn decode_inputs() {
 fn pipeline_inputs() {
     replay("pipeline", checks::pipeline);
 }
+
+/// The memory corpus (fuzz/seeds/memory: chunked and metadata-heavy PNGs,
+/// progressive and EXIF-heavy JPEGs, animated GIFs and WebPs, decoder bombs)
+/// under the counting allocator.
+#[test]
+fn memory_inputs() {
+    replay("memory", |bytes| checks::memory(bytes, &crate::counting::peak));
+}
+

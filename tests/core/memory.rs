@@ -6,71 +6,12 @@
 //! refused before its pixels are decoded. The pipeline runs on the calling
 //! thread (no thread pool), so counting that thread sees all of it.
 
-use edgecat::codec::{self, OutputFormat, PhotoHeader};
+use edgecat::codec::{self, OutputFormat};
 use edgecat::pipeline::Upload;
 use edgecat::pipeline;
-use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
-use std::alloc::{GlobalAlloc, Layout, System};
+use image::{DynamicImage, ImageFormat};
+use crate::counting::peak_of;
 use std::io::Cursor;
-use std::cell::Cell;
-
-// The counts are per thread: this binary runs its other tests (models,
-// fuzz replays) on other threads at the same time, and their allocations
-// must not show up in a measurement taken here.
-struct Counting;
-
-thread_local! {
-    // Const-initialised and without a destructor, so reading them inside
-    // the allocator never allocates.
-    static LIVE: Cell<isize> = const { Cell::new(0) };
-    static PEAK: Cell<isize> = const { Cell::new(0) };
-}
-
-fn grew(by: usize) {
-    let _ = LIVE.try_with(|live| {
-        let now = live.get() + by as isize;
-        live.set(now);
-        let _ = PEAK.try_with(|peak| peak.set(peak.get().max(now)));
-    });
-}
-
-fn shrank(by: usize) {
-    let _ = LIVE.try_with(|live| live.set(live.get() - by as isize));
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        let p = System.alloc(l);
-        if !p.is_null() {
-            grew(l.size());
-        }
-        p
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        System.dealloc(p, l);
-        shrank(l.size());
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
-        // Counted as alloc-new-then-free-old, the worst a realloc can do.
-        let q = System.realloc(p, l, new);
-        if !q.is_null() {
-            grew(new);
-            shrank(l.size());
-        }
-        q
-    }
-}
-
-#[global_allocator]
-static COUNTING: Counting = Counting;
-
-/// Peak bytes allocated by `f`, on this thread, above what was live before it.
-fn peak_of<T>(f: impl FnOnce() -> T) -> (T, u64) {
-    let base = LIVE.with(Cell::get);
-    PEAK.with(|peak| peak.set(base));
-    let out = f();
-    (out, (PEAK.with(Cell::get) - base) as u64)
-}
 
 /// A JPEG with an EXIF APP1 segment holding only `orientation`.
 fn with_exif_orientation(jpeg: &[u8], orientation: u16) -> Vec<u8> {
@@ -93,23 +34,6 @@ fn encoded(img: &DynamicImage, format: ImageFormat) -> Vec<u8> {
     out
 }
 
-fn header_of(bytes: &[u8]) -> PhotoHeader {
-    let reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().unwrap();
-    let format = reader.format();
-    let mut decoder = reader.into_decoder().unwrap();
-    let (width, height) = decoder.dimensions();
-    let orientation = decoder.orientation().unwrap();
-    let quarter_turn = (orientation.to_exif() as u16) >= 5;
-    PhotoHeader {
-        width,
-        height,
-        color: decoder.color_type(),
-        quarter_turn,
-        body_bytes: bytes.len() as u64,
-        jpeg_input: format == Some(ImageFormat::Jpeg),
-    }
-}
-
 #[test]
 fn the_memory_estimate_bounds_what_the_pipeline_allocates() {
     pipeline::warm().unwrap(); // the models are not part of the estimate
@@ -124,6 +48,17 @@ fn the_memory_estimate_bounds_what_the_pipeline_allocates() {
         .resize_exact(2800, 2400, image::imageops::FilterType::Triangle);
     let rgb = DynamicImage::ImageRgb8(photo.to_rgb8());
     let jpeg = encoded(&rgb, ImageFormat::Jpeg);
+    // Progressive JPEGs: the decoder holds every coefficient until the last
+    // scan (2 bytes a sample), at full chroma and at 4:2:0.
+    let progressive = |sampling| {
+        let mut out = Vec::new();
+        let mut encoder = jpeg_encoder::Encoder::new(&mut out, 90);
+        encoder.set_progressive(true);
+        encoder.set_sampling_factor(sampling);
+        let rgb = photo.to_rgb8();
+        encoder.encode(rgb.as_raw(), rgb.width() as u16, rgb.height() as u16, jpeg_encoder::ColorType::Rgb).unwrap();
+        out
+    };
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("JPEG RGB", jpeg),
         ("JPEG close-up", encoded(&DynamicImage::ImageRgb8(close_up.to_rgb8()), ImageFormat::Jpeg)),
@@ -131,6 +66,8 @@ fn the_memory_estimate_bounds_what_the_pipeline_allocates() {
         ("JPEG RGB, EXIF 6", with_exif_orientation(&encoded(&rgb.rotate270(), ImageFormat::Jpeg), 6)),
         ("JPEG RGB, EXIF 3", with_exif_orientation(&encoded(&rgb.rotate180(), ImageFormat::Jpeg), 3)),
         ("JPEG grey", encoded(&DynamicImage::ImageLuma8(photo.to_luma8()), ImageFormat::Jpeg)),
+        ("JPEG progressive 4:4:4", progressive(jpeg_encoder::SamplingFactor::F_1_1)),
+        ("JPEG progressive 4:2:0", progressive(jpeg_encoder::SamplingFactor::F_2_2)),
         ("PNG RGB", encoded(&rgb, ImageFormat::Png)),
         ("PNG RGBA", encoded(&DynamicImage::ImageRgba8(photo.to_rgba8()), ImageFormat::Png)),
         ("PNG 16-bit RGB", encoded(&DynamicImage::ImageRgb16(photo.to_rgb16()), ImageFormat::Png)),
@@ -140,7 +77,6 @@ fn the_memory_estimate_bounds_what_the_pipeline_allocates() {
     drop((cat, photo, rgb, close_up));
     let mb = |b: u64| b as f64 / 1e6;
     for (name, bytes) in &cases {
-        let header = header_of(bytes);
         for output in [None, Some(OutputFormat::Jpeg), Some(OutputFormat::Png)] {
             // The upload's copy is made inside, as the worker holds one.
             let (cats, used) = peak_of(|| {
@@ -152,7 +88,7 @@ fn the_memory_estimate_bounds_what_the_pipeline_allocates() {
             });
             let cats = cats.unwrap_or_else(|e| panic!("{name}: {e}"));
             assert!(cats >= 1, "{name}: the cat must be found, so that every stage runs");
-            let estimate = header.peak_bytes(output);
+            let estimate = codec::photo_need(bytes, output).unwrap_or_else(|e| panic!("{name}: {e}"));
             println!("{name:16} {output:?}: allocated {:.1} MB, estimated {:.1} MB", mb(used), mb(estimate));
             assert!(used <= estimate, "{name} {output:?}: allocated {:.1} MB > estimate {:.1} MB", mb(used), mb(estimate));
             assert!(
@@ -172,7 +108,7 @@ fn a_photo_over_the_budget_is_refused_before_decoding() {
     let img = DynamicImage::ImageRgba16(image::ImageBuffer::from_pixel(4000, 3000, image::Rgba([40000u16, 30000, 20000, 65535])));
     let png = encoded(&img, ImageFormat::Png);
     drop(img);
-    assert!(header_of(&png).peak_bytes(None) > codec::MEMORY_BUDGET);
+    assert_eq!(codec::photo_need(&png, None).unwrap_err().code(), "image_too_large");
     let (result, used) = peak_of(|| pipeline::detect(&png));
     let err = result.unwrap_err();
     assert_eq!(err.code(), "image_too_large");

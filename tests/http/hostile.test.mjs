@@ -105,10 +105,17 @@ function zeros(count, size) {
   return new Array(count).fill(Buffer.alloc(size));
 }
 
+// A Worker isolate has 128 MB; wrangler dev does not enforce it, so every
+// case checks the Wasm heap itself (linear memory only grows: this is the
+// peak so far).
+const ISOLATE_LIMIT = 128 * 1024 * 1024;
+
 async function healthy() {
   const res = await fetch(`${BASE}/api/health`);
   assert.equal(res.status, 200, 'the worker still answers /api/health');
-  assert.equal((await res.json()).status, 'ok');
+  const body = await res.json();
+  assert.equal(body.status, 'ok');
+  assert.ok(body.wasm_memory_bytes <= ISOLATE_LIMIT, `the Wasm heap reached ${(body.wasm_memory_bytes / 1048576).toFixed(1)} MiB`);
 }
 
 /**
@@ -526,6 +533,85 @@ hostile('multipart with a text field where the overlay belongs → 400 missing_f
 hostile('multipart with three unnamed files → 400 missing_field', async () => {
   const f = form([['a', CAT, 'image/jpeg'], ['b', CAT, 'image/jpeg'], ['c', CAT, 'image/jpeg']]);
   await problem(await post('/api/detect', f), 400, 'missing_field');
+});
+
+// --- formats recognised but not read: 415 naming the format --------------
+
+const NAMED_FORMATS = [
+  // A real iPhone-style HEIC and an AVIF (scripts/make_fixtures.py), whatever
+  // their Content-Type says.
+  ['an iPhone HEIC photo', fixture('cat.heic'), 'image/heic', 'HEIC'],
+  ['a HEIC photo labelled image/jpeg', fixture('cat.heic'), 'image/jpeg', 'HEIC'],
+  ['an AVIF photo', fixture('cat.avif'), 'image/avif', 'AVIF'],
+  ['a TIFF photo', fs.readFileSync(path.join(ROOT, 'fuzz/seeds/memory/tiff')).subarray(1), 'image/tiff', 'TIFF'],
+  ['a JPEG XL photo', Buffer.from('ff0afa7f0000000000000000', 'hex'), 'image/jxl', 'JPEG XL'],
+];
+for (const [name, bytes, type, format] of NAMED_FORMATS) {
+  hostile(`${name} → 415 unsupported_media_type naming ${format}, detect and hipsterize`, async () => {
+    for (const res of [
+      await post('/api/detect', bytes, { 'content-type': type }),
+      await post('/api/hipsterize', form([['cat', bytes, type]])),
+    ]) {
+      const body = await problem(res, 415, 'unsupported_media_type');
+      assert.ok(body.detail.startsWith(`the photo is a ${format} image`), body.detail);
+      assert.match(body.detail, /convert it to JPEG/);
+    }
+  });
+}
+
+hostile('a HEIC overlay → 415 unsupported_media_type naming HEIC', async () => {
+  const res = await post('/api/hipsterize', form([['cat', CAT, 'image/jpeg'], ['glasses', fixture('cat.heic'), 'image/heic']]));
+  const body = await problem(res, 415, 'unsupported_media_type');
+  assert.ok(body.detail.startsWith('the overlay is a HEIC image'), body.detail);
+});
+
+// --- memory bombs: the memory fuzz corpus, over HTTP --------------------------
+// fuzz/seeds/memory (scripts/make_fixtures.py): an output byte, then the
+// photo. Each is answered with its exact status and code, and the Wasm heap
+// stays within the isolate's 128 MB (healthy(), after each).
+const MEMORY_SEEDS = {
+  // name: [status, code] of /api/detect, then of /api/hipsterize
+  'apng-3-frames': [[200, ''], [200, '']],
+  'gif-40-frames': [[200, ''], [200, '']],
+  'gif-frame-beyond-screen': [[413, 'image_too_large'], [413, 'image_too_large']],
+  'gif-many-comments': [[200, ''], [200, '']],
+  'heic-ftyp': [[415, 'unsupported_media_type'], [415, 'unsupported_media_type']],
+  'jpeg-exif-heavy': [[200, ''], [200, '']],
+  'jpeg-icc-1mb': [[200, ''], [200, '']],
+  'jpeg-many-app-segments': [[200, ''], [200, '']],
+  'jpeg-progressive-420': [[200, ''], [200, '']],
+  'jpeg-progressive-444': [[200, ''], [200, '']],
+  'png-big-exif': [[200, ''], [200, '']],
+  'png-iccp-bomb-1gb': [[200, ''], [200, '']],
+  'png-iccp-bomb-400mb': [[200, ''], [200, '']],
+  'png-interlaced-rgba': [[200, ''], [200, '']],
+  'png-itxt-bomb': [[200, ''], [200, '']],
+  'png-many-text-chunks': [[200, ''], [200, '']],
+  'png-tiny-idat-chunks': [[200, ''], [200, '']],
+  'png-ztxt-bomb': [[200, ''], [200, '']],
+  'tiff': [[415, 'unsupported_media_type'], [415, 'unsupported_media_type']],
+  'webp-animated': [[200, ''], [200, '']],
+  'webp-exif-claims-1gb': [[422, 'bad_image'], [422, 'bad_image']],
+  'webp-exif-icc': [[200, ''], [422, 'no_cat_found']],
+  'webp-lossless-alpha': [[200, ''], [200, '']],
+};
+for (const [name, [detectAnswer, hipsterizeAnswer]] of Object.entries(MEMORY_SEEDS)) {
+  hostile(`memory corpus: ${name} → detect ${detectAnswer.join(' ')}, hipsterize ${hipsterizeAnswer.join(' ')}, within 128 MB`, async () => {
+    const photo = fs.readFileSync(path.join(ROOT, 'fuzz/seeds/memory', name)).subarray(1);
+    for (const [route, [status, code]] of [['/api/detect', detectAnswer], ['/api/hipsterize', hipsterizeAnswer]]) {
+      const res = await post(route, photo, { 'content-type': 'image/png' });
+      if (status === 200) {
+        const bytes = await res.arrayBuffer();
+        assert.equal(res.status, 200, `${route}: ${Buffer.from(bytes).toString().slice(0, 300)}`);
+      } else {
+        await problem(res, status, code);
+      }
+    }
+  });
+}
+
+hostile('the memory corpus is all in the catalogue', async () => {
+  assert.deepEqual(fs.readdirSync(path.join(ROOT, 'fuzz/seeds/memory')).sort(), Object.keys(MEMORY_SEEDS).sort());
 });
 
 hostile('a 10,000×10,000 overlay → 413 image_too_large', async () => {

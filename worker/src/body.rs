@@ -18,17 +18,21 @@ use crate::header;
 const DRAIN_MAX_BYTES: u64 = 32 * 1000 * 1000;
 const DRAIN_MAX_MS: f64 = 10_000.0;
 const DRAIN_IDLE_MS: u64 = 1_000;
+/// A timer that fires this much after it was due was held up by the
+/// isolate (another request's pixels), not by the client.
+const LATE_MS: f64 = 200.0;
 
 /// Read and discard the rest of a body before answering ("lingering close",
 /// as HTTP/1.1 servers do after an early error). An answer sent while the
-/// client is still uploading can be lost in a reset, and under `wrangler dev`
-/// the proxy reuses that half-read connection for the next request, which then
-/// fails with a 503 ("worker restarted"). Bounded in bytes and time, so a
-/// huge or never-ending upload is cut off (cancelled) instead. An upload that
-/// stops sending is cut off after a second; one that keeps sending may take
-/// up to 10 s: a 7 MB photo answered 503 `busy` among a burst of others on a
-/// loaded machine took more than the 2 s this allowed before, and its client
-/// saw a reset instead of the 503.
+/// client is still uploading is lost in a reset (the client sees EPIPE, not
+/// the answer), and under `wrangler dev` the proxy reuses that half-read
+/// connection for the next request, which then fails with a 503 ("worker
+/// restarted"). Bounded in bytes and time, so a huge or
+/// never-ending upload is cut off (cancelled) instead: an upload that stops
+/// sending is cut off after a second, one that keeps sending after 10 s.
+///
+/// An idle wait is judged by a timer that fired on time: one held up by the
+/// isolate (another request's pixels) is not taken for an idle client.
 pub async fn drain(mut stream: ByteStream, declared_length: Option<&str>) {
     if declared_length.and_then(|v| v.trim().parse::<u64>().ok()).is_some_and(|n| n > DRAIN_MAX_BYTES) {
         return; // dropping the stream cancels it
@@ -36,18 +40,39 @@ pub async fn drain(mut stream: ByteStream, declared_length: Option<&str>) {
     // Real time (workerd's clock moves at each I/O, so at each chunk).
     let started = js_sys::Date::now();
     let mut seen = 0u64;
+    // The end, an error, or a second with nothing: dropping the stream
+    // cancels whatever is left.
+    while let Next::Chunk(Ok(chunk)) = next_within(&mut stream, DRAIN_IDLE_MS).await {
+        seen += chunk.len() as u64;
+        if seen > DRAIN_MAX_BYTES || js_sys::Date::now() - started > DRAIN_MAX_MS {
+            break;
+        }
+    }
+}
+
+enum Next {
+    Chunk(worker::Result<Vec<u8>>),
+    End,
+    Idle,
+}
+
+/// The stream's next chunk, its end, or `Idle` after `idle_ms` without one.
+/// A timer that fires late (the isolate was busy and could not look at its
+/// sockets meanwhile) does not count: the wait starts again, the read still
+/// pending, so no data is lost and no client is cut off for our slowness.
+async fn next_within(stream: &mut ByteStream, idle_ms: u64) -> Next {
+    let mut next = stream.next();
     loop {
-        let idle = Delay::from(Duration::from_millis(DRAIN_IDLE_MS));
-        match select(stream.next(), idle).await {
-            Either::Left((Some(Ok(chunk)), _)) => {
-                seen += chunk.len() as u64;
-                if seen > DRAIN_MAX_BYTES || js_sys::Date::now() - started > DRAIN_MAX_MS {
-                    break;
+        let asked = js_sys::Date::now();
+        match select(next, Delay::from(Duration::from_millis(idle_ms))).await {
+            Either::Left((Some(chunk), _)) => return Next::Chunk(chunk),
+            Either::Left((None, _)) => return Next::End,
+            Either::Right((_, pending)) => {
+                if js_sys::Date::now() - asked < idle_ms as f64 + LATE_MS {
+                    return Next::Idle;
                 }
+                next = pending;
             }
-            // The end, an error, or a second with nothing: dropping the
-            // stream cancels whatever is left.
-            _ => break,
         }
     }
 }
@@ -78,12 +103,12 @@ pub async fn read_limited(
     loop {
         let left = deadlines.total_ms.saturating_sub((js_sys::Date::now() - started) as u64);
         let wait = deadlines.idle_ms.min(left).max(1);
-        let chunk = match select(stream.next(), Delay::from(Duration::from_millis(wait))).await {
-            Either::Left((Some(chunk), _)) => chunk,
-            Either::Left((None, _)) => break,
+        let chunk = match next_within(&mut stream, wait).await {
+            Next::Chunk(chunk) => chunk,
+            Next::End => break,
             // Dropping the stream (on return) cancels the rest of the upload.
-            Either::Right(_) if wait < deadlines.idle_ms => return Err(too_slow(deadlines, body.len())),
-            Either::Right(_) => return Err(stalled(deadlines, body.len())),
+            Next::Idle if wait < deadlines.idle_ms => return Err(too_slow(deadlines, body.len())),
+            Next::Idle => return Err(stalled(deadlines, body.len())),
         };
         let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("reading the body failed: {e}")))?;
         if body.len() as u64 + chunk.len() as u64 > input::MAX_BODY_BYTES {
@@ -91,7 +116,12 @@ pub async fn read_limited(
             drain(stream, None).await;
             return Err(err);
         }
-        admission.admit(held, (body.len() + chunk.len()) as u64).await?;
+        if let Err(busy) = admission.admit(held, (body.len() + chunk.len()) as u64).await {
+            // A chunked upload outgrew what it could reserve: answered 503
+            // while the client is still sending, so the rest is drained.
+            drain(stream, None).await;
+            return Err(busy);
+        }
         body.extend_from_slice(&chunk);
         if (js_sys::Date::now() - started) as u64 > deadlines.total_ms {
             return Err(too_slow(deadlines, body.len()));
