@@ -15,7 +15,8 @@ from PIL import Image, ImageFilter, ImageOps
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.normpath(os.path.join(HERE, "..", ".."))
-OUT = os.path.join(HERE, "out")
+# checkpoints, teacher caches, logs: outside the repo (run.sh resumes from what is there)
+OUT = os.environ.get("EDGECAT_TRAIN_OUT", os.path.expanduser("~/.cache/edgecat/train-out"))
 DATA_REL = "../shared/data"
 
 # ---- fixed hyper-parameters that are part of the contract (written to the manifest)
@@ -158,6 +159,31 @@ def dog_photos(parity):
 def unlabelled_cat_photos():
     """cats-vs-dogs/cat: cat photos without face boxes (auxiliary loss, pseudo-labels)."""
     return [relpath(p) for p in sorted(glob.glob(abspath(DATA_REL + "/cats-vs-dogs/cat") + "/*"))]
+
+
+# ---- pets/ (session 9): the held-out rule, fixed before any training on pets/ and written in models/README.md.
+# A photo's key is its path under data/pets, e.g. "dogs/breed/dog_000bec18....jpg"; h = FNV-1a 32-bit of the
+# key's UTF-8 bytes. h % 10 in {0, 1}: held out (20 %, never trained on, never used to choose anything);
+# h % 10 == 2: internal validation (10 %, not trained on; thresholds are chosen on it); the rest: training.
+PETS_SPLITS = {"held": (0, 1), "internal": (2,), "train": (3, 4, 5, 6, 7, 8, 9)}
+
+
+def fnv1a32(s):
+    h = 0x811C9DC5
+    for b in s.encode("utf-8"):
+        h = ((h ^ b) * 0x01000193) & 0xFFFFFFFF
+    return h
+
+
+def pets_photos(kind, split, sub=("breed", "kaggle")):
+    """kind 'cats' | 'dogs'; split 'train' | 'internal' | 'held' -> sorted repo-relative paths."""
+    base = abspath(DATA_REL + "/pets")
+    out = []
+    for sd in sub:
+        for p in sorted(glob.glob(f"{base}/{kind}/{sd}/*")):
+            if fnv1a32(f"{kind}/{sd}/{os.path.basename(p)}") % 10 in PETS_SPLITS[split]:
+                out.append(relpath(p))
+    return out
 
 
 def noncat_photos():
