@@ -26,8 +26,10 @@ pub enum SecondPass {
     /// The mirrored crop, its points mirrored back and averaged in.
     Flip,
     /// A crop re-centred on the first pass's eyes: a square of `side_iod`
-    /// inter-ocular distances, `offset_iod` below the eyes' midpoint.
-    Refine { side_iod: f32, offset_iod: f32 },
+    /// inter-ocular distances, `offset_iod` below the eyes' midpoint. With
+    /// `mean` ("refine_mean"), its points are averaged with the first
+    /// pass's: steadier when a photo is re-encoded or stored turned.
+    Refine { side_iod: f32, offset_iod: f32, mean: bool },
 }
 
 pub struct Landmarker {
@@ -51,9 +53,10 @@ impl Landmarker {
         let second_pass = match cfg["second_pass"].as_str().unwrap_or("none") {
             "none" => SecondPass::None,
             "flip" => SecondPass::Flip,
-            "refine" => SecondPass::Refine {
+            pass @ ("refine" | "refine_mean") => SecondPass::Refine {
                 side_iod: cfg["refine_box"]["side_iod"].as_f64().ok_or_else(|| format_err!("refine_box.side_iod"))? as f32,
                 offset_iod: cfg["refine_box"]["offset_iod"].as_f64().ok_or_else(|| format_err!("refine_box.offset_iod"))? as f32,
+                mean: pass == "refine_mean",
             },
             other => bail!("unknown second_pass {other:?}"),
         };
@@ -114,10 +117,15 @@ impl Landmarker {
                 let mean: Vec<f32> = first.points.iter().zip(&back).map(|(a, b)| (a + b) / 2.0).collect();
                 photo(&crop, &mean)
             }
-            SecondPass::Refine { side_iod, offset_iod } => {
+            SecondPass::Refine { side_iod, offset_iod, mean } => {
                 let eyes = photo(&crop, &first.points);
                 let (crop2, canvas2) = self.crop(img, refine_box(eyes[0], eyes[1], side_iod, offset_iod));
-                photo(&crop2, &self.run_canvas(&canvas2)?.points)
+                let refined = photo(&crop2, &self.run_canvas(&canvas2)?.points);
+                if mean {
+                    eyes.iter().zip(&refined).map(|(a, b)| [(a[0] + b[0]) / 2.0, (a[1] + b[1]) / 2.0]).collect()
+                } else {
+                    refined
+                }
             }
         };
         Ok(Some(self.points.iter().cloned().zip(points).collect()))

@@ -15,11 +15,13 @@ from PIL import Image, ImageFilter, ImageOps
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.normpath(os.path.join(HERE, "..", ".."))
-OUT = os.path.join(HERE, "out")
+# checkpoints, teacher caches, logs: outside the repo (run.sh resumes from what is there)
+OUT = os.environ.get("EDGECAT_TRAIN_OUT", os.path.expanduser("~/.cache/edgecat/train-out"))
 DATA_REL = "../shared/data"
 
 # ---- fixed hyper-parameters that are part of the contract (written to the manifest)
-# detector input side; 256 since session 2. EDGECAT_DET_SIZE=224 reproduces the session-1 stage of run.sh
+# detector input side: 256 since session 2 (224 in session 1); session 9 tried 160 (models/README.md).
+# EDGECAT_DET_SIZE overrides
 DET_SIZE = int(os.environ.get("EDGECAT_DET_SIZE", "256"))
 LMK_SIZE = 96
 CROP_SCALE = 1.3
@@ -158,6 +160,31 @@ def dog_photos(parity):
 def unlabelled_cat_photos():
     """cats-vs-dogs/cat: cat photos without face boxes (auxiliary loss, pseudo-labels)."""
     return [relpath(p) for p in sorted(glob.glob(abspath(DATA_REL + "/cats-vs-dogs/cat") + "/*"))]
+
+
+# ---- pets/ (session 9): the held-out rule, fixed before any training on pets/ and written in models/README.md.
+# A photo's key is its path under data/pets, e.g. "dogs/breed/dog_000bec18....jpg"; h = FNV-1a 32-bit of the
+# key's UTF-8 bytes. h % 10 in {0, 1}: held out (20 %, never trained on, never used to choose anything);
+# h % 10 == 2: internal validation (10 %, not trained on; thresholds are chosen on it); the rest: training.
+PETS_SPLITS = {"held": (0, 1), "internal": (2,), "train": (3, 4, 5, 6, 7, 8, 9)}
+
+
+def fnv1a32(s):
+    h = 0x811C9DC5
+    for b in s.encode("utf-8"):
+        h = ((h ^ b) * 0x01000193) & 0xFFFFFFFF
+    return h
+
+
+def pets_photos(kind, split, sub=("breed", "kaggle")):
+    """kind 'cats' | 'dogs'; split 'train' | 'internal' | 'held' -> sorted repo-relative paths."""
+    base = abspath(DATA_REL + "/pets")
+    out = []
+    for sd in sub:
+        for p in sorted(glob.glob(f"{base}/{kind}/{sd}/*")):
+            if fnv1a32(f"{kind}/{sd}/{os.path.basename(p)}") % 10 in PETS_SPLITS[split]:
+                out.append(relpath(p))
+    return out
 
 
 def noncat_photos():
@@ -659,3 +686,80 @@ def ema_and_optimizer(model, lr):
     no_decay = [q for q in model.parameters() if q.ndim <= 1]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 5e-4}, {"params": no_decay, "weight_decay": 0}], lr=lr)
     return ema, opt
+
+
+def onnx_conv_weights(path):
+    """Every Conv's (weight, bias) in graph order, float (int8 weights dequantized), and the float
+    initializers by name: the shipped models as a warm start (their float checkpoints are not kept)."""
+    import onnx
+    from onnx import numpy_helper
+    g = onnx.load(path).graph
+    W = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+    for n in g.node:
+        if n.op_type == "DequantizeLinear" and n.input[0] in W:
+            x = W[n.input[0]].astype(np.float64)
+            s = W[n.input[1]].astype(np.float64)
+            zp = W[n.input[2]].astype(np.float64) if len(n.input) > 2 and n.input[2] else np.zeros_like(s)
+            axis = next((a.i for a in n.attribute if a.name == "axis"), 1)
+            if s.ndim == 1 and s.size > 1:
+                shape = [1] * x.ndim
+                shape[axis] = -1
+                s, zp = s.reshape(shape), zp.reshape(shape)
+            W[n.output[0]] = ((x - zp) * s).astype(np.float32)
+    # export order: OnnxBuilder names nodes "<op>_<counter>"; the quantizer keeps the names, not the order
+    nodes = sorted((n for n in g.node if n.op_type == "Conv"), key=lambda n: int(n.name.rsplit("_", 1)[1]))
+    convs = [(W[n.input[1]], W[n.input[2]] if len(n.input) > 2 else None) for n in nodes]
+    return convs, W
+
+
+def load_folded(mods, convs):
+    """Copy BN-folded conv weights into (ConvBN | Conv2d) modules: a ConvBN's BatchNorm becomes the
+    identity plus the folded bias (gamma 1, mean 0, var 1 - eps); train it with its BatchNorms frozen."""
+    import torch
+    assert len(mods) == len(convs), (len(mods), len(convs))
+    with torch.no_grad():
+        for m, (w, b) in zip(mods, convs):
+            conv = m.conv if hasattr(m, "conv") else m
+            assert tuple(conv.weight.shape) == w.shape, (conv.weight.shape, w.shape)
+            conv.weight.copy_(torch.from_numpy(w))
+            b = np.zeros(w.shape[0], np.float32) if b is None else b
+            if getattr(m, "bn", None) is not None:
+                m.bn.weight.fill_(1.0)
+                m.bn.bias.copy_(torch.from_numpy(b))
+                m.bn.running_mean.zero_()
+                m.bn.running_var.fill_(1.0 - m.bn.eps)
+            else:
+                conv.bias.copy_(torch.from_numpy(b))
+
+
+def detector_modules(model):
+    """the detector's convs in export order (export_detector)"""
+    mods = [model.stem] + [c for blk in (*model.c3, *model.c4, *model.c5) for c in (blk.dw, blk.pw)]
+    for h, cls, reg in ((model.h4, model.cls4, model.reg4), (model.h5, model.cls5, model.reg5)):
+        mods += [h.dw, h.pw, cls, reg]
+    return mods
+
+
+def init_detector_from_onnx(model, path):
+    convs, _ = onnx_conv_weights(path)
+    load_folded(detector_modules(model), convs)
+
+
+def init_landmarks_from_onnx(model, path):
+    import torch
+    convs, W = onnx_conv_weights(path)
+    mods = [model.stem] + [c for blk in model.body for c in (blk.dw, blk.pw)] + [model.head, model.face]
+    load_folded(mods, convs)
+    fw = [v for k, v in W.items() if k.startswith("face_w")][0]
+    fb = [v for k, v in W.items() if k.startswith("face_b")][0]
+    with torch.no_grad():
+        model.face_fc.weight.copy_(torch.from_numpy(fw.T.copy()))
+        model.face_fc.bias.copy_(torch.from_numpy(fb.reshape(-1)))
+
+
+def freeze_bn(model):
+    """BatchNorms in eval mode (fixed statistics; their affine parameters still train)"""
+    import torch
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.eval()

@@ -26,8 +26,9 @@ def anchors(S=DET_SIZE):
 ANCHORS = anchors()
 
 
-def assign(boxes, ignore, A=ANCHORS):
+def assign(boxes, ignore, A=None):
     """-> pos_idx_gt (N,) int (-1 = negative), ignore mask (N,) bool"""
+    A = ANCHORS if A is None else A
     N = len(A)
     gt_of = np.full(N, -1, np.int64)
     best_area = np.full(N, np.inf)
@@ -85,9 +86,30 @@ class DetData:
         self.seed = seed
         self.index = list(range(self.n_lab)) + list(range(self.n_lab, self.n_box)) * neg_repeat
         self.unl_per_epoch = min(unl_per_epoch, len(self.unl))
+        self.pools = []  # (first item, count, drawn per epoch): pets/ pseudo-labelled cats and dogs (session 9)
+        self.fixed = len(self.index)
+
+    def add_pool(self, recs, kind, per_epoch):
+        """photos of which `per_epoch` (a fresh random draw each epoch) join every epoch; kind 1: cat photos
+        with (pseudo-)labelled boxes and ignore regions, 0: negatives"""
+        first = len(self.items)
+        for r in recs:
+            self.items.append((load_rgb(abspath(r["path"])), [list(b) for b in r.get("boxes", [])], kind,
+                               [list(b) for b in r.get("ignore", [])]))
+        self.pools.append((first, len(recs), min(per_epoch, len(recs))))
+        self.n_box = len(self.items)  # mosaics may draw from the pools too
+
+    def epoch_index(self, epoch):
+        if getattr(self, "_ep", None) != epoch:
+            idx = list(self.index)
+            rng = random.Random(self.seed * 104729 + epoch)
+            for first, n, k in self.pools:
+                idx += [first + j for j in rng.sample(range(n), k)]
+            self._ep, self._idx = epoch, idx
+        return self._idx
 
     def __len__(self):
-        return len(self.index) + self.unl_per_epoch
+        return self.fixed + sum(k for _, _, k in self.pools) + self.unl_per_epoch
 
     def place(self, rng, im, boxes, S, exact_prob=None, max_zoom=None, ignore=()):
         A = self.aug
@@ -137,14 +159,15 @@ class DetData:
     def sample(self, epoch, idx, S=DET_SIZE):
         """-> u8 canvas, pos mask, gt boxes per anchor, ignore mask, det_valid, aux target (-1 = none)"""
         rng = random.Random((self.seed * 1000003 + epoch) * 100003 + idx)
-        if idx >= len(self.index):  # unlabelled cat photo, whole photo visible (zoomed out / letterboxed)
-            j = random.Random(self.seed * 7919 + epoch).sample(range(len(self.unl)), self.unl_per_epoch)[idx - len(self.index)]
+        index = self.epoch_index(epoch)
+        if idx >= len(index):  # unlabelled cat photo, whole photo visible (zoomed out / letterboxed)
+            j = random.Random(self.seed * 7919 + epoch).sample(range(len(self.unl)), self.unl_per_epoch)[idx - len(index)]
             im = self.unl[j]
             canvas, _, _ = self.place(rng, im, [], S, exact_prob=0.5, max_zoom=1.0)
             a = self._photometric(canvas, rng)
             N = len(ANCHORS)
             return a, np.zeros(N, bool), np.zeros((N, 4), np.float32), np.ones(N, bool), 0.0, 1.0
-        idx = self.index[idx]
+        idx = index[idx]
         im, boxes, kind, extra_ign = self.items[idx]
         aux = -1.0
         if rng.random() < self.aug["mosaic"]:

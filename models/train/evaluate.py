@@ -22,7 +22,7 @@ from PIL import Image
 
 from common import (CROP_SCALE, DET_SIZE, HERE, LMK_SIZE, OUT, PAD, abspath, count_macs, dog_photos, face_crop,
                     internal_split, letterbox, load_cat_landmarks, load_hujingyu, load_orienfish, load_rgb,
-                    noncat_photos, to_tensor)
+                    noncat_photos, pets_photos, to_tensor)
 from detlib import Prepared, decode_faces, match_dets, ort_det_outputs, run_dets
 from lmklib import eye_error, faces_with_eyes, to_photo
 
@@ -208,11 +208,22 @@ _, of_iv = internal_split(load_orienfish("train"))
 _, dogs_iv = internal_split(dog_photos(0))
 iv_pos = hj_iv + of_iv
 civ = Candidates("int8", [r["path"] for r in iv_pos])
-civd = Candidates("int8", dogs_iv)
+# session 9: pets/'s internal-validation split joins: its dogs (with cats-vs-dogs' 19) and its cats (the share
+# of cat photos with a find)
+civd = Candidates("int8", dogs_iv + pets_photos("dogs", "internal"))
+civc = Candidates("int8", pets_photos("cats", "internal"))
+log(f"internal val: {len(iv_pos)} labelled photos, {len(civd.paths)} dogs, {len(civc.paths)} pets/ cats")
+
+
+def found_share(c, t_det, t_face):
+    return float(np.mean([bool(f) for f in c.faces(t_det, t_face)]))
+
+
 grid = []
-for t_det in np.round(np.arange(0.15, 0.576, 0.025), 3):
+for t_det in np.round(np.arange(0.15, 0.826, 0.025), 3):
     for t_face in (np.round(np.arange(0.1, 0.951, 0.05), 3) if HAS_FACE else [0.0]):
         m = metrics(civ.faces(t_det, t_face), [r["boxes"] for r in iv_pos], {"dogs": civd.faces(t_det, t_face)})
+        m["pets_cats_found"] = found_share(civc, t_det, t_face)
         grid.append((float(t_det), float(t_face), m))
 # Rule (session 8, written down before any held-out figure of the face-checked pipeline existed): among
 # (score_threshold, face_threshold) with no false face on the 19 internal-val dogs and internal-val
@@ -226,17 +237,26 @@ CURATED = [f"../shared/data/cat-photos/kairess_{n}.jpg" for n in
            "001 002 003 005 006 009 010 011 012 013 014 016 018 020 022 024 025 027 028".split()]
 ccur = Candidates("int8", CURATED)
 grid = [g for g in grid if all(row for row in ccur.faces(g[0], g[1]))]
-ok = [g for g in grid if g[2]["fp_per_photo_dogs"] == 0 and g[2]["precision"] >= 0.97]
-if ok:
-    best = max(ok, key=lambda g: (g[2]["recall"], g[1], g[0]))
-else:
-    ok = [g for g in grid if g[2]["fp_per_photo_dogs"] == 0] or grid
-    best = max(ok, key=lambda g: (round(g[2]["recall"] + g[2]["precision"], 6), g[1], g[0]))
+# Session 9's rule (written before the first held-out look of session 9): with 613 internal dogs, at most 4
+# false faces on them (0.0065 per photo, under issue 25's 0.01) and internal precision >= 0.97; among those
+# the highest mean of internal recall and the internal pets/ cats' found share; ties -> the higher face
+# threshold, then the higher detector threshold. If none (session 9: none, with the curated cats kept): the
+# same objective with at most 0.02 false faces per internal dog (twice the target) and precision >= 0.96, then
+# 0.03 / 0.95. (A first fallback, "the fewest dog false faces", was replaced before its held-out look: it gave
+# recall 0.835 and a pets/ cat find rate of 0.83 on internal validation for 0.015 dog false faces.)
+DOG_FP_MAX = 4 / 613
+key = lambda g: (round(g[2]["recall"] + g[2]["pets_cats_found"], 6), g[1], g[0])  # noqa: E731
+for fp_max, p_min in ((DOG_FP_MAX, 0.97), (0.02, 0.96), (0.03, 0.95), (1.0, 0.0)):
+    ok = [g for g in grid if g[2]["fp_per_photo_dogs"] <= fp_max + 1e-9 and g[2]["precision"] >= p_min]
+    if ok:
+        best = max(ok, key=key)
+        log(f"threshold rule: dog false faces <= {fp_max:.4f} per internal dog, precision >= {p_min}")
+        break
 T_DET, T_FACE = best[0], best[1]
 for g in grid:
     if g[1] in (T_FACE, 0.1) or g[0] == T_DET:
         log(f"internal-val det {g[0]:.3f} face {g[1]:.2f}: R {g[2]['recall']:.3f} P {g[2]['precision']:.3f} "
-            f"dogFP {g[2]['fp_per_photo_dogs']:.3f}")
+            f"dogFP {g[2]['fp_per_photo_dogs']:.4f} pets cats found {g[2]['pets_cats_found']:.3f}")
 log(f"internal-val rule gives score_threshold {T_DET}, face_threshold {T_FACE}: {json.dumps(best[2])}")
 json.dump([dict(score_threshold=g[0], face_threshold=g[1], **g[2]) for g in grid],
           open(os.path.join(OUT, "internal_grid.json"), "w"), indent=0)
@@ -296,10 +316,14 @@ if not args.held_out:
 BAD_LANDMARK_FILES = {"00000003_015.jpg"}  # its .cat points are at half scale (models/README.md)
 held_pos = load_hujingyu("val") + load_orienfish("test")
 n_hj = len(load_hujingyu("val"))
-dog_paths, non_paths = dog_photos(1), noncat_photos()
+# session 9: held-out dogs = cats-vs-dogs' odd-index dogs + pets/'s held-out dogs; pets/'s held-out cats
+n_cvd_dogs = len(dog_photos(1))
+dog_paths, non_paths = dog_photos(1) + pets_photos("dogs", "held"), noncat_photos()
+petcat_paths = pets_photos("cats", "held")
 cl_items = [(r["path"], r["eyes"]) for r in load_cat_landmarks() if os.path.basename(r["path"]) not in BAD_LANDMARK_FILES]
 cases = {}
-for kind in ("float", "int8"):
+# EVAL_KINDS="int8": the shipped files only (session 9, for time); the float figures are information only
+for kind in os.environ.get("EVAL_KINDS", "float int8").split():
     cp = Candidates(kind, [r["path"] for r in held_pos])
     cd, cn = Candidates(kind, dog_paths), Candidates(kind, non_paths)
     ccl = Candidates(kind, [p for p, _ in cl_items])
@@ -309,6 +333,17 @@ for kind in ("float", "int8"):
     m["recall_hujingyu_val"] = metrics(fp_[:n_hj], gts[:n_hj])["recall"]
     m["recall_orienfish_test"] = metrics(fp_[n_hj:], gts[n_hj:])["recall"]
     m["without_face_check"] = metrics(cp.faces(T_DET, 0.0), gts, {"dogs": cd.faces(T_DET, 0.0)})
+    cpc = Candidates(kind, petcat_paths)
+    m["pets_cats_found"] = found_share(cpc, T_DET, T_FACE)
+    m["pets_cats"] = len(petcat_paths)
+    m["dogs"] = len(dog_paths)
+    m["false_faces_dogs_cvd"] = sum(len(f) for f in fd[:n_cvd_dogs])
+    m["false_faces_dogs_pets"] = sum(len(f) for f in fd[n_cvd_dogs:])
+    for sub in ("breed", "kaggle"):
+        ix = [i for i, p in enumerate(petcat_paths) if f"/{sub}/" in p]
+        m[f"pets_cats_found_{sub}"] = float(np.mean([bool(cpc.faces(T_DET, T_FACE)[i]) for i in ix]))
+        ix = [i for i, p in enumerate(dog_paths) if f"/pets/dogs/{sub}/" in p]
+        m[f"false_faces_dogs_pets_{sub}"] = sum(len(fd[i]) for i in ix)
     results[kind] = {"detection": m}
     log(kind, "held-out detection", json.dumps(m))
     eyes = {}
@@ -329,7 +364,7 @@ for kind in ("float", "int8"):
             return [dict(path=p, gt=g, kept=[x[:6] for x in k], rejected=[x[:6] for x in row if x not in k])
                     for p, g, k, row in zip(c.paths, gts_of, c.faces(T_DET, T_FACE), c.cands)]
         cases = dict(faces=rows(cp, gts), dogs=rows(cd, [[]] * len(dog_paths)),
-                     noncat=rows(cn, [[]] * len(non_paths)),
+                     noncat=rows(cn, [[]] * len(non_paths)), pets_cats=rows(cpc, [[]] * len(petcat_paths)),
                      eyes=[dict(path=p, gt=e, pred=q) for p, e, q in eye_cases])
 json.dump(cases, open(os.path.join(OUT, "heldout_cases.json"), "w"))
 
@@ -370,6 +405,9 @@ manifest = {
         "face_precision_iou50": round(m8["detection"]["precision"], 4),
         "false_faces_per_dog_photo": round(m8["detection"]["fp_per_photo_dogs"], 4),
         "false_faces_per_noncat_photo": round(m8["detection"]["fp_per_photo_noncat"], 4),
+        "held_out_dogs": m8["detection"]["dogs"],
+        "pets_cats_found": round(m8["detection"]["pets_cats_found"], 4),
+        "held_out_pets_cats": m8["detection"]["pets_cats"],
         "eye_error_iod_mean": round(e8["mean"], 4),
         "eye_error_iod_p90": round(e8["p90"], 4),
         "eye_faces_found": e8["found"],
@@ -377,7 +415,8 @@ manifest = {
         "measured_with": (
             f"onnxruntime {ort.__version__} int8 on held-out splits: faces = hujingyu val ({n_hj} photos) "
             f"+ orienfish test ({len(held_pos) - n_hj} photos), {m8['detection']['tp'] + m8['detection']['fn']} boxes; "
-            f"dogs = cats-vs-dogs/dog odd sorted index ({len(dog_paths)} photos); non-cat = non-cat-photos "
+            f"dogs = cats-vs-dogs/dog odd sorted index ({n_cvd_dogs} photos) + pets/dogs held out by models/README.md's rule "
+            f"({len(dog_paths) - n_cvd_dogs}); pets cats = pets/cats held out ({len(petcat_paths)}), found = at least one face; non-cat = non-cat-photos "
             f"({len(non_paths)}); a face = a detector candidate >= score_threshold (NMS) whose face check >= "
             f"face_threshold; eyes = full pipeline on orienfish test faces with 2 eye boxes (the face matched at "
             f"IoU >= 0.5) + cat-landmarks except 00000003_015 (the highest-scoring face containing both eyes); "

@@ -74,7 +74,11 @@ scored = [(eye_error(e["pred"], e["gt"]) if e["pred"] else 1.0, e) for e in case
 worst = sorted(scored, key=lambda x: -x[0])[:n_worst]
 eye_tiles = [tile(e["path"], eyes_gt=e["gt"], eyes_pred=e["pred"], caption=f"eye err {err:.2f} {os.path.basename(e['path'])}")
              for err, e in worst]
+# session 9: held-out pets/cats photos with no find (orange: candidates the face check rejected)
+nofind = [tile(c["path"], (), (), c["rejected"], caption=f"no find {os.path.basename(c['path'])}")
+          for c in cases.get("pets_cats", []) if not c["kept"]]
+sheet("pets_cats_no_find", nofind, cols=8)
 sheet("missed_faces", misses)
 sheet("false_faces_in_cat_photos", false_cat)
-sheet("false_faces_dogs_noncat", false_neg)
+sheet("false_faces_dogs_noncat", false_neg, cols=8)
 sheet("worst_eyes", eye_tiles)

@@ -81,7 +81,12 @@ def iou1(a, b):
     return inter / max(u, 1e-9)
 
 
-def mined_sets(rows, cat_neg_max_score=0.3, pseudo_min_score=0.7):
+def _inside(d, b):
+    cx, cy = (d[0] + d[2]) / 2, (d[1] + d[3]) / 2
+    return b[0] <= cx <= b[2] and b[1] <= cy <= b[3]
+
+
+def mined_sets(rows, cat_neg_max_score=0.3, pseudo_min_score=0.7, teachers=None):
     """From mine.py's rows (training photos only; internal-validation rows are skipped):
     - det_for: {(path, gt index): [detector boxes with IoU >= 0.5]}, the detector's real box errors;
     - positives: [(path, box)] for every labelled face, and the unlabelled cats' detections scoring at
@@ -92,6 +97,27 @@ def mined_sets(rows, cat_neg_max_score=0.3, pseudo_min_score=0.7):
     det_for, pos, neg = {}, [], []
     for r in rows:
         if r["internal"]:
+            continue
+        if r["set"] in ("cvd_cat", "pets_cat", "pets_dog") and teachers is not None:
+            # session 9: pets/ and cats-vs-dogs photos, with the teachers as the guide (pets_pseudo.py's rule)
+            t = teachers[r["path"]]
+            cat_boxes = [b for b in t["boxes"] if b[5] == "cat"]
+            dog_boxes = [b for b in t["boxes"] if b[5] == "dog"]
+            if r["set"] == "pets_dog":
+                if t["p_cat"] < 0.1 and not any(b[4] >= 0.3 for b in cat_boxes):
+                    neg += [(r["path"], d[:4]) for d in r["dets"]]
+                continue
+            if t["p_dog"] > t["p_cat"] and t["p_dog"] >= 0.5:
+                continue
+            for k, d in enumerate(r["dets"]):
+                cat_s = max((b[4] for b in cat_boxes if _inside(d, b)), default=0.0)
+                dog_s = max((b[4] for b in dog_boxes if _inside(d, b)), default=0.0)
+                cc, cd = r["crop_cat"][k], r["crop_dog"][k]
+                if d[4] >= 0.6 and cat_s > 0 and cat_s >= dog_s and cc > cd:
+                    pos.append((r["path"], d[:4]))
+                elif (cat_boxes and cat_s == 0) or dog_s > cat_s or (cd >= 0.5 and cd > cc):
+                    # outside every cat box (where the teacher saw one), inside a dog box, or a dog to the teacher
+                    neg.append((r["path"], d[:4]))
             continue
         if r["set"] == "cvd_cat":
             pos += [(r["path"], d[:4]) for d in r["dets"] if d[4] >= pseudo_min_score]
@@ -141,8 +167,10 @@ class FaceCheckData:
     made-up negatives: the face box moved off the face, and random boxes away from every face (fur,
     floors, cages)."""
 
-    def __init__(self, rows, seed=0, n_neg=1300, n_synth=300):
-        self.det_for, self.pos, self.neg = mined_sets(rows)
+    def __init__(self, rows, seed=0, n_neg=1300, n_synth=300, teachers=None, n_pos=None):
+        self.det_for, self.pos, self.neg = mined_sets(rows, teachers=teachers)
+        # n_pos: positives drawn per epoch (None: every one, each epoch)
+        self.n_pos = len(self.pos) if n_pos is None else min(n_pos, len(self.pos))
         self.faces_of = {}
         for r in rows:
             if not r["internal"] and r["set"] in ("hujingyu", "orienfish"):
@@ -152,7 +180,7 @@ class FaceCheckData:
         self.seed, self.n_neg, self.n_synth = seed, n_neg, n_synth
 
     def __len__(self):
-        return len(self.pos) + self.n_neg + self.n_synth
+        return self.n_pos + self.n_neg + self.n_synth
 
     def synthetic(self, rng):
         path = rng.choice(sorted(self.faces_of))
@@ -175,7 +203,9 @@ class FaceCheckData:
 
     def sample(self, epoch, idx, L=LMK_SIZE):
         rng = random.Random((self.seed * 1000003 + epoch) * 100003 + idx + 7)
-        if idx < len(self.pos):
+        if idx < self.n_pos:
+            if self.n_pos < len(self.pos):
+                idx = random.Random(self.seed * 15485863 + epoch).sample(range(len(self.pos)), self.n_pos)[idx]
             path, g = self.pos[idx]
             j = self.faces_of[path].index(g) if path in self.faces_of else -1
             dets = self.det_for.get((path, j))
@@ -184,7 +214,7 @@ class FaceCheckData:
             else:
                 a, _ = warp_box(self.ims[path], g, rng, L, GT_JITTER)
             return a, 1.0
-        if idx < len(self.pos) + self.n_neg:
+        if idx < self.n_pos + self.n_neg:
             path, b = self.neg[rng.randrange(len(self.neg))]
             a, _ = warp_box(self.ims[path], b, rng, L, DET_JITTER)
             return a, 0.0

@@ -32,6 +32,10 @@ p.add_argument("--aug", default="light", choices=["light", "heavy"])
 p.add_argument("--init", default="", help="warm start: state dict (EMA weights) of an earlier run, e.g. at another input size")
 p.add_argument("--pseudo", default="", help="pseudo-labelled photos (pseudo_label.py) added to the labelled set")
 p.add_argument("--warmup", type=float, default=3, help="warm-up epochs")
+p.add_argument("--init-onnx", default="", help="warm start from a shipped detector's ONNX (BN-folded weights; BatchNorms frozen)")
+p.add_argument("--pets", default="", help="pets_pseudo.py output: pseudo-labelled pets/ cats and teacher-checked pets/ dogs")
+p.add_argument("--pets-pos", type=int, default=600, help="pseudo-labelled pets/ cats drawn per epoch")
+p.add_argument("--pets-neg", type=int, default=800, help="pets/ dogs (negatives) drawn per epoch")
 p.add_argument("--backbone", default="ours", choices=["ours", "ultraface"],
                help="ultraface: UltraFace-slim's backbone, initialised from its MIT-licensed human-face weights")
 p.add_argument("--ultraface", default="../shared/reference-models/onnx/ultraface/version-slim-320.onnx",
@@ -53,6 +57,12 @@ pseudo = json.load(open(args.pseudo)) if args.pseudo else []
 log(f"pseudo-labelled photos: {len(pseudo)} ({sum(len(r['boxes']) for r in pseudo)} faces, {sum(len(r['ignore']) for r in pseudo)} ignore regions)")
 data = DetData(hj_tr + of_tr + pseudo, dogs_tr, seed=args.seed, unlabelled_cats=unl, neg_repeat=args.neg_repeat,
                unl_per_epoch=args.unl_per_epoch, aug=args.aug)
+if args.pets:
+    pets = json.load(open(args.pets))
+    data.add_pool(pets["cats"], 1, args.pets_pos)
+    data.add_pool([dict(path=p) for p in pets["dogs"]], 0, args.pets_neg)
+    log(f"pets/: {len(pets['cats'])} pseudo-labelled cat photos ({sum(len(r['boxes']) for r in pets['cats'])} faces), "
+        f"{len(pets['dogs'])} dog photos; per epoch {args.pets_pos} + {args.pets_neg}")
 log(f"samples per epoch {len(data)} (dogs x{args.neg_repeat}, unlabelled cats {data.unl_per_epoch}/{len(unl)} per epoch)")
 
 
@@ -81,6 +91,10 @@ model = model.to(memory_format=torch.channels_last)
 if args.init:
     model.load_state_dict(torch.load(args.init, map_location="cpu"))
     log(f"warm start from {args.init}")
+if args.init_onnx:
+    from common import freeze_bn, init_detector_from_onnx
+    init_detector_from_onnx(model, abspath(args.init_onnx))
+    log(f"warm start from {args.init_onnx} (BN-folded weights, BatchNorms frozen)")
 log(f"input size {model.S}")
 ema, opt = ema_and_optimizer(model, args.lr)
 steps_per_epoch = math.ceil(len(ds) / args.bs)
@@ -148,7 +162,10 @@ def loss_fn(x, pos, gtb, ign, valid, aux_t):
 
 iv_pos = hj_iv + of_iv
 prep_iv = Prepared([r["path"] for r in iv_pos])
-prep_ivd = Prepared(dogs_iv)
+# internal-val dogs: cats-vs-dogs' every 10th even dog and pets/'s internal split (session 9)
+from common import pets_photos  # noqa: E402
+prep_ivd = Prepared(dogs_iv + pets_photos("dogs", "internal"))
+prep_ivc = Prepared(pets_photos("cats", "internal"))
 
 
 @torch.no_grad()
@@ -166,15 +183,25 @@ def raw_eval(m, prep):
 
 def evaluate(m, thr=0.4):
     rp, rd = raw_eval(m, prep_iv), raw_eval(m, prep_ivd)
+    rc = raw_eval(m, prep_ivc)
     res = {}
     for t in (0.3, 0.4, 0.5):
         d = run_dets(prep_iv, rp, t, 0.45)
         dd = run_dets(prep_ivd, rd, t, 0.45)
         res[t] = det_metrics(d, [r["boxes"] for r in iv_pos], {"dogs": dd})
+        res[t]["pets_cats_found"] = float(np.mean([bool(x) for x in run_dets(prep_ivc, rc, t, 0.45)]))
     return res
 
 
 t0 = time.time()
+if args.init or args.init_onnx:
+    r = evaluate(model)
+    log("warm start, before training | iv " + " ".join(
+        f"t{t}: R {v['recall']:.3f} P {v['precision']:.3f} dogFP {v['fp_per_photo_dogs']:.3f} petcats {v['pets_cats_found']:.3f}"
+        for t, v in r.items()))
+    if args.epochs == 0:
+        export_detector(model, os.path.join(OUT, f"{args.tag}.float.onnx"))
+        raise SystemExit(0)
 it = 0
 loader_kw = dict(batch_size=args.bs, shuffle=True, num_workers=1, drop_last=True, persistent_workers=False)
 for ep in range(args.epochs):
@@ -183,6 +210,8 @@ for ep in range(args.epochs):
     g.manual_seed(args.seed * 1000 + ep)
     dl = torch.utils.data.DataLoader(ds, generator=g, **loader_kw)
     model.train()
+    if args.init_onnx:
+        freeze_bn(model)
     agg = np.zeros(5)
     nb = 0
     for x, pos, gtb, ign, valid, aux_t in dl:
@@ -197,7 +226,8 @@ for ep in range(args.epochs):
     msg = f"ep {ep + 1}/{args.epochs} {time.time() - t0:.0f}s lr {lr_at(it):.2e} loss {agg[0] / nb:.3f} qfl {agg[1] / nb:.3f} giou {agg[2] / nb:.3f} l1 {agg[3] / nb:.3f} aux {agg[4] / nb:.3f}"
     if (ep + 1) % 5 == 0 or ep + 1 == args.epochs:
         r = evaluate(ema)
-        msg += " | iv " + " ".join(f"t{t}: R {v['recall']:.3f} P {v['precision']:.3f} dogFP {v['fp_per_photo_dogs']:.3f}" for t, v in r.items())
+        msg += " | iv " + " ".join(f"t{t}: R {v['recall']:.3f} P {v['precision']:.3f} dogFP {v['fp_per_photo_dogs']:.3f} "
+                                   f"petcats {v['pets_cats_found']:.3f}" for t, v in r.items())
         torch.save(ema.state_dict(), os.path.join(OUT, f"{args.tag}.pt"))
     log(msg)
     if (time.time() - t0) / 60 > args.max_minutes:

@@ -32,6 +32,12 @@ p.add_argument("--threads", type=int, default=2)
 p.add_argument("--mined", default="", help="mine.py output: enables the face check")
 p.add_argument("--face-weight", type=float, default=0.5)
 p.add_argument("--legacy", action="store_true", help="sessions 1-7's net (stem 24, wide 96, no face check)")
+p.add_argument("--teachers", default="", help="teachers.py's cache: pets/ detections join the face check (session 9)")
+p.add_argument("--n-pos", type=int, default=0, help="face-check positives drawn per epoch (0: all)")
+p.add_argument("--n-neg", type=int, default=1300, help="face-check hard negatives drawn per epoch")
+p.add_argument("--init-onnx", default="", help="warm start from a shipped landmark model's ONNX (BatchNorms frozen)")
+p.add_argument("--warmup", type=float, default=2)
+p.add_argument("--stop-epoch", type=int, default=0, help="stop after this epoch (the schedule stays that of --epochs)")
 args = p.parse_args()
 
 torch.set_num_threads(args.threads)
@@ -51,10 +57,12 @@ log(f"eye faces: training {len(tr_faces)} ({sum(1 for f in tr_faces if f['dets']
 eyes_data = LmkData(tr_faces, seed=args.seed, copies=args.copies)
 if rows and not args.internal_val:
     rows = [dict(r, internal=False) for r in rows]  # a final model may train on every training photo
-face_data = FaceCheckData(rows, seed=args.seed) if rows else None
+teachers = json.load(open(args.teachers)) if args.teachers else None
+face_data = FaceCheckData(rows, seed=args.seed, teachers=teachers, n_neg=args.n_neg,
+                          n_pos=args.n_pos or None) if rows else None
 if face_data:
     log(f"face check: {len(face_data.pos)} labelled faces, {len(face_data.neg)} hard negatives "
-        f"({face_data.n_neg} + {face_data.n_synth} made-up per epoch)")
+        f"({face_data.n_pos} positives, {face_data.n_neg} + {face_data.n_synth} made-up negatives per epoch)")
 T = build_torch()
 
 
@@ -75,11 +83,16 @@ class DS(torch.utils.data.Dataset):
 
 ds = DS()
 arch = dict(stem=24, wide=96, face=False) if args.legacy else dict(face=bool(face_data))
-model = T["Landmarks"](**arch).to(memory_format=torch.channels_last)
+model = T["Landmarks"](**arch)
+if args.init_onnx:
+    from common import abspath, freeze_bn, init_landmarks_from_onnx
+    init_landmarks_from_onnx(model, abspath(args.init_onnx))
+    log(f"warm start from {args.init_onnx} (BN-folded weights, BatchNorms frozen)")
+model = model.to(memory_format=torch.channels_last)
 ema, opt = ema_and_optimizer(model, args.lr)
 steps_per_epoch = len(ds) // args.bs
 total = args.epochs * steps_per_epoch
-warm = 2 * steps_per_epoch
+warm = int(args.warmup * steps_per_epoch)
 
 
 def lr_at(it):
@@ -128,7 +141,7 @@ def eval_faces(m, faces, use_dets=False):
 @torch.no_grad()
 def eval_face_check(m, thr=0.2):
     """internal-val photos: the face check's score on true detections (IoU >= 0.5) and false ones"""
-    iv = [r for r in rows if r["internal"] and r["set"] != "cvd_cat"]
+    iv = [r for r in rows if r["internal"] and r["set"] not in ("cvd_cat", "pets_cat")]
     items, lab = [], []
     for r in iv:
         for d in r["dets"]:
@@ -150,6 +163,8 @@ for ep in range(args.epochs):
     g.manual_seed(args.seed * 1000 + ep)
     dl = torch.utils.data.DataLoader(ds, batch_size=args.bs, shuffle=True, num_workers=1, drop_last=True, generator=g)
     model.train()
+    if args.init_onnx:
+        freeze_bn(model)
     agg = np.zeros(3)
     nb = 0
     for x, t, he, fy, hf in dl:
@@ -173,9 +188,12 @@ for ep in range(args.epochs):
             msg += f" | iv face check {eval_face_check(ema)}"
         torch.save(ema.state_dict(), os.path.join(OUT, f"{args.tag}.pt"))
     log(msg)
+    if args.stop_epoch and ep + 1 >= args.stop_epoch:
+        log(f"stopped after epoch {ep + 1} (--stop-epoch)")
+        break
 
 torch.save(ema.state_dict(), os.path.join(OUT, f"{args.tag}.pt"))
 export_landmarks(ema, os.path.join(OUT, f"{args.tag}.float.onnx"))
-json.dump({"train_seconds": time.time() - t0, "epochs": args.epochs, "arch": arch},
+json.dump({"train_seconds": time.time() - t0, "epochs": ep + 1, "arch": arch},
           open(os.path.join(OUT, f"{args.tag}_time.json"), "w"))
 log(f"done in {time.time() - t0:.0f}s")

@@ -7,7 +7,7 @@
 //! - both engines give the same outputs, bit for bit, on the parity fixtures
 //!   and on every held-out photo the model tests use.
 
-use crate::models::{cat_landmarks, fixture_png, floats, hujingyu_val, listed, orienfish_test, photo, root};
+use crate::models::{cat_landmarks, fixture_png, floats, hujingyu_val, listed, orienfish_test, pets_held_out, photo, root};
 use edgecat::detector::{decode, Face};
 use edgecat::pipeline::{self, Engine};
 use edgecat::preprocess::{self, Crop};
@@ -171,6 +171,8 @@ fn nnef_engine_gives_the_onnx_engines_outputs_bit_for_bit() {
     paths.extend(cat_landmarks().into_iter().map(|(path, _, _)| path));
     paths.extend(listed("data/cats-vs-dogs/dog", |i| i % 2 == 1));
     paths.extend(listed("data/non-cat-photos", |_| true));
+    paths.extend(pets_held_out("dogs"));
+    paths.extend(pets_held_out("cats"));
     let n_photos = paths.len();
     for path in &paths {
         p.photo(&path.display().to_string(), &photo(path));
