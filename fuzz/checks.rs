@@ -178,10 +178,11 @@ pub const MEMORY_SLACK: u64 = 2 * codec::METADATA_ALLOWANCE;
 ///   the figure photo_need gives (which counts the upload the worker holds)
 ///   and slack;
 /// - for a photo that photo_need refuses, each allocates no more than three
-///   times the upload and slack: a decoder may hold a metadata chunk up to
-///   three times while reading it (the png crate's growing buffer for an
-///   eXIf, and its copy), and the worker has reserved twelve times the
-///   upload by then (src/http/budget.rs).
+///   times the upload, the metadata allowance and slack: the upload's copy,
+///   a metadata chunk as stored and copied (the png crate's growing buffer
+///   for an eXIf, and its copy), and what compressed metadata may inflate to
+///   under `codec::header_limits` (found by this target: a truncated PNG
+///   whose iCCP inflated to that limit).
 pub fn memory(data: &[u8], peak: &dyn Fn(&mut dyn FnMut()) -> u64) {
     static WARM: std::sync::Once = std::sync::Once::new();
     // The models are loaded once per instance, outside any photo's figure.
@@ -198,7 +199,7 @@ pub fn memory(data: &[u8], peak: &dyn Fn(&mut dyn FnMut()) -> u64) {
     let mut need = None;
     let measuring = peak(&mut || need = Some(codec::photo_need(photo, output)));
     let need = need.expect("measured");
-    let refused = 3 * len + MEMORY_SLACK;
+    let refused = 3 * len + codec::METADATA_ALLOWANCE + MEMORY_SLACK;
     let mut result = None;
     let used = peak(&mut || {
         // The upload's copy is made inside, as the worker holds one.
