@@ -318,36 +318,31 @@ fn decoder_extra(format: ImageFormat, bytes: &[u8], native: u64) -> u64 {
 /// A progressive JPEG's decoder holds every DCT coefficient of the image
 /// until its last scan (zune-jpeg: 2 bytes a sample, per component at its
 /// own sampling, in whole MCUs): bytes, from the frame header; 0 for a
-/// baseline JPEG, which decodes an MCU row at a time.
+/// baseline JPEG, which decodes an MCU row at a time. Every progressive
+/// frame header in the file counts (the largest), not only the one a walk
+/// of the segments reaches: zune-jpeg skips over a mangled segment to the
+/// next marker, and the memory fuzzer found a file whose frame header only
+/// it saw (54 MB allocated where 31 MB was expected).
 fn jpeg_progressive_coefficients(b: &[u8]) -> u64 {
-    let mut i = 2;
-    // The header segments, up to the first scan.
-    while let (Some(&0xFF), Some(&marker)) = (b.get(i), b.get(i + 1)) {
-        if marker == 0xFF {
-            i += 1; // fill byte
+    let mut most = 0;
+    for i in 0..b.len().saturating_sub(1) {
+        // SOF2, SOF6, SOF10, SOF14: the progressive frames.
+        if b[i] != 0xFF || !matches!(b[i + 1], 0xC2 | 0xC6 | 0xCA | 0xCE) {
             continue;
         }
-        let Some(len) = b.get(i + 2..i + 4).map(|l| u16::from_be_bytes([l[0], l[1]]) as usize) else { return 0 };
-        // SOF2, SOF6, SOF10, SOF14: the progressive frames.
-        if matches!(marker, 0xC2 | 0xC6 | 0xCA | 0xCE) {
-            let Some(sof) = b.get(i + 4..(i + 2 + len).min(b.len())) else { return 0 };
-            let (Some(h), Some(w), Some(&n)) = (sof.get(1..3), sof.get(3..5), sof.get(5)) else { return 0 };
-            let (h, w) = (u16::from_be_bytes([h[0], h[1]]) as u64, u16::from_be_bytes([w[0], w[1]]) as u64);
-            let sampling: Vec<(u64, u64)> = (0..n as usize)
-                .filter_map(|c| sof.get(6 + 3 * c + 1).map(|&f| (((f >> 4) as u64).max(1), ((f & 15) as u64).max(1))))
-                .collect();
-            let hmax = sampling.iter().map(|s| s.0).max().unwrap_or(1);
-            let vmax = sampling.iter().map(|s| s.1).max().unwrap_or(1);
-            let (mcus_x, mcus_y) = (w.div_ceil(8 * hmax), h.div_ceil(8 * vmax));
-            // zune-jpeg pads a non-interleaved component's rows to two MCUs.
-            return sampling.iter().map(|&(ch, cv)| 2 * 64 * mcus_x * ch * (mcus_y * cv + 1)).sum();
-        }
-        if marker == 0xDA || !(0xC0..=0xFE).contains(&marker) {
-            return 0;
-        }
-        i += 2 + len;
+        let Some(sof) = b.get(i + 4..) else { continue };
+        let (Some(h), Some(w), Some(&n)) = (sof.get(1..3), sof.get(3..5), sof.get(5)) else { continue };
+        let (h, w) = (u16::from_be_bytes([h[0], h[1]]) as u64, u16::from_be_bytes([w[0], w[1]]) as u64);
+        let sampling: Vec<(u64, u64)> = (0..n as usize)
+            .filter_map(|c| sof.get(6 + 3 * c + 1).map(|&f| (((f >> 4) as u64).max(1), ((f & 15) as u64).max(1))))
+            .collect();
+        let hmax = sampling.iter().map(|s| s.0).max().unwrap_or(1);
+        let vmax = sampling.iter().map(|s| s.1).max().unwrap_or(1);
+        let (mcus_x, mcus_y) = (w.div_ceil(8 * hmax), h.div_ceil(8 * vmax));
+        // zune-jpeg pads a non-interleaved component's rows to two MCUs.
+        most = most.max(sampling.iter().map(|&(ch, cv)| 2 * 64 * mcus_x * ch * (mcus_y * cv + 1)).sum());
     }
-    0
+    most
 }
 
 /// The detail of a refused truncated file (tests and clients match
