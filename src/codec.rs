@@ -318,31 +318,69 @@ fn decoder_extra(format: ImageFormat, bytes: &[u8], native: u64) -> u64 {
 /// A progressive JPEG's decoder holds every DCT coefficient of the image
 /// until its last scan (zune-jpeg: 2 bytes a sample, per component at its
 /// own sampling, in whole MCUs): bytes, from the frame header; 0 for a
-/// baseline JPEG, which decodes an MCU row at a time. Every progressive
-/// frame header in the file counts (the largest), not only the one a walk
-/// of the segments reaches: zune-jpeg skips over a mangled segment to the
-/// next marker, and the memory fuzzer found a file whose frame header only
-/// it saw (54 MB allocated where 31 MB was expected).
+/// baseline JPEG, which decodes an MCU row at a time.
+///
+/// The frame header is found as zune-jpeg finds it, so that a mangled file
+/// is read the same way by both: bytes between segments are skipped up to
+/// the next 0xFF and marker byte, each segment is skipped by its length, and
+/// the first frame header counts (a second one is an error there). A plain
+/// search for the marker bytes is not enough in either direction: the
+/// memory fuzzer found a file whose frame header only the skipping reached,
+/// and real photos have 0xFF 0xC2 inside an EXIF thumbnail.
 fn jpeg_progressive_coefficients(b: &[u8]) -> u64 {
-    let mut most = 0;
-    for i in 0..b.len().saturating_sub(1) {
-        // SOF2, SOF6, SOF10, SOF14: the progressive frames.
-        if b[i] != 0xFF || !matches!(b[i + 1], 0xC2 | 0xC6 | 0xCA | 0xCE) {
+    if !b.starts_with(&[0xFF, 0xD8]) {
+        return 0;
+    }
+    let (mut i, mut last) = (2, 0u8);
+    while let Some(&byte) = b.get(i) {
+        i += 1;
+        let mut m = byte;
+        if (m == 0xFF || m == 0) && last == 0xFF {
+            // Fill bytes (and a stuffed 0) before a marker.
+            while m == 0xFF || m == 0 {
+                last = m;
+                let Some(&next) = b.get(i) else { return 0 };
+                m = next;
+                i += 1;
+            }
+        }
+        if last != 0xFF {
+            last = m;
             continue;
         }
-        let Some(sof) = b.get(i + 4..) else { continue };
-        let (Some(h), Some(w), Some(&n)) = (sof.get(1..3), sof.get(3..5), sof.get(5)) else { continue };
-        let (h, w) = (u16::from_be_bytes([h[0], h[1]]) as u64, u16::from_be_bytes([w[0], w[1]]) as u64);
-        let sampling: Vec<(u64, u64)> = (0..n as usize)
-            .filter_map(|c| sof.get(6 + 3 * c + 1).map(|&f| (((f >> 4) as u64).max(1), ((f & 15) as u64).max(1))))
-            .collect();
-        let hmax = sampling.iter().map(|s| s.0).max().unwrap_or(1);
-        let vmax = sampling.iter().map(|s| s.1).max().unwrap_or(1);
-        let (mcus_x, mcus_y) = (w.div_ceil(8 * hmax), h.div_ceil(8 * vmax));
-        // zune-jpeg pads a non-interleaved component's rows to two MCUs.
-        most = most.max(sampling.iter().map(|&(ch, cv)| 2 * 64 * mcus_x * ch * (mcus_y * cv + 1)).sum());
+        last = m;
+        // The end, the scan (nothing after it changes the frame), and the
+        // markers zune-jpeg refuses: no progressive frame before them. (It
+        // skips SOF3 and the other frame types by their length, as unknown.)
+        if matches!(m, 0xD9 | 0xDA | 0xCC | 0xDC) {
+            return 0;
+        }
+        let Some(len) = b.get(i..i + 2).map(|l| u16::from_be_bytes([l[0], l[1]]) as usize) else { return 0 };
+        if len < 2 {
+            return 0;
+        }
+        match m {
+            0xC0 | 0xC1 => return 0,
+            0xC2 => return frame_coefficients(b.get(i + 2..(i + len).min(b.len())).unwrap_or(&[])),
+            _ => i += len,
+        }
     }
-    most
+    0
+}
+
+/// The coefficient bytes of a progressive frame, from its header's body
+/// (precision, height, width, components).
+fn frame_coefficients(sof: &[u8]) -> u64 {
+    let (Some(h), Some(w), Some(&n)) = (sof.get(1..3), sof.get(3..5), sof.get(5)) else { return 0 };
+    let (h, w) = (u16::from_be_bytes([h[0], h[1]]) as u64, u16::from_be_bytes([w[0], w[1]]) as u64);
+    let sampling: Vec<(u64, u64)> = (0..n as usize)
+        .filter_map(|c| sof.get(6 + 3 * c + 1).map(|&f| (((f >> 4) as u64).max(1), ((f & 15) as u64).max(1))))
+        .collect();
+    let hmax = sampling.iter().map(|s| s.0).max().unwrap_or(1);
+    let vmax = sampling.iter().map(|s| s.1).max().unwrap_or(1);
+    let (mcus_x, mcus_y) = (w.div_ceil(8 * hmax), h.div_ceil(8 * vmax));
+    // zune-jpeg pads a non-interleaved component's rows to two MCUs.
+    sampling.iter().map(|&(ch, cv)| 2 * 64 * mcus_x * ch * (mcus_y * cv + 1)).sum()
 }
 
 /// The detail of a refused truncated file (tests and clients match
@@ -726,6 +764,38 @@ mod tests {
             ("32-bit BMP", encoded(&rgba, ImageFormat::Bmp)),
             ("RLE8 BMP", bmp_rle8()),
         ]
+    }
+
+    /// The progressive estimate reads the frame header zune-jpeg reads: a
+    /// baseline photo whose EXIF holds the bytes of a progressive frame
+    /// header (as a thumbnail's data can) is not charged for it; a
+    /// progressive one is, also when junk before a segment hides it from a
+    /// strict walk (the memory fuzzer's second finding).
+    #[test]
+    fn the_progressive_estimate_reads_the_frame_zune_jpeg_reads() {
+        // SOF2 of a 2000×3000 4:4:4 image: about 36 MB of coefficients.
+        let fake_sof = [0xFF, 0xC2, 0, 17, 8, 0x0B, 0xB8, 0x07, 0xD0, 3, 1, 0x11, 0, 2, 0x11, 1, 3, 0x11, 1];
+        let mut baseline = jpeg(false, 0, false);
+        let mut app1 = vec![0xFF, 0xE1, 0, (2 + 6 + fake_sof.len()) as u8];
+        app1.extend_from_slice(b"Exif\0\0");
+        app1.extend_from_slice(&fake_sof);
+        baseline.splice(2..2, app1);
+        assert_eq!(jpeg_progressive_coefficients(&baseline), 0);
+        decode_photo(&baseline, None).unwrap();
+
+        let progressive = jpeg(true, 0, false);
+        let own = jpeg_progressive_coefficients(&progressive);
+        assert!(own >= 2 * 64 * 48, "{own}"); // the luma alone
+        let mut junk_first = progressive.clone();
+        junk_first.insert(2, 0xD8); // a stray byte before the first segment
+        assert_eq!(jpeg_progressive_coefficients(&junk_first), own);
+        let crash = std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("fuzz/regressions/memory/crash-a88aa4f4429c2e6b925eb6b45adb8da1bcc565d4"),
+        )
+        .unwrap();
+        // The fuzz target's first byte picks the output; the photo follows.
+        assert!(jpeg_progressive_coefficients(&crash[1..]) > 30_000_000);
     }
 
     fn cuts(len: usize) -> impl Iterator<Item = usize> {

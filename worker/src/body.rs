@@ -42,7 +42,8 @@ pub async fn drain(mut stream: ByteStream, declared_length: Option<&str>) {
     let mut seen = 0u64;
     // The end, an error, or a second with nothing: dropping the stream
     // cancels whatever is left.
-    while let Next::Chunk(Ok(chunk)) = next_within(&mut stream, DRAIN_IDLE_MS).await {
+    let give_up = started + DRAIN_MAX_MS;
+    while let Next::Chunk(Ok(chunk)) = next_within(&mut stream, DRAIN_IDLE_MS, give_up).await {
         seen += chunk.len() as u64;
         if seen > DRAIN_MAX_BYTES || js_sys::Date::now() - started > DRAIN_MAX_MS {
             break;
@@ -60,7 +61,10 @@ enum Next {
 /// A timer that fires late (the isolate was busy and could not look at its
 /// sockets meanwhile) does not count: the wait starts again, the read still
 /// pending, so no data is lost and no client is cut off for our slowness.
-async fn next_within(stream: &mut ByteStream, idle_ms: u64) -> Next {
+/// It starts again only until `give_up` (a `Date::now()` instant: the
+/// caller's overall deadline), so that a client stalled on an isolate that
+/// is never idle still meets that deadline.
+async fn next_within(stream: &mut ByteStream, idle_ms: u64, give_up: f64) -> Next {
     let mut next = stream.next();
     loop {
         let asked = js_sys::Date::now();
@@ -68,7 +72,8 @@ async fn next_within(stream: &mut ByteStream, idle_ms: u64) -> Next {
             Either::Left((Some(chunk), _)) => return Next::Chunk(chunk),
             Either::Left((None, _)) => return Next::End,
             Either::Right((_, pending)) => {
-                if js_sys::Date::now() - asked < idle_ms as f64 + LATE_MS {
+                let now = js_sys::Date::now();
+                if now - asked < idle_ms as f64 + LATE_MS || now >= give_up {
                     return Next::Idle;
                 }
                 next = pending;
@@ -103,11 +108,13 @@ pub async fn read_limited(
     loop {
         let left = deadlines.total_ms.saturating_sub((js_sys::Date::now() - started) as u64);
         let wait = deadlines.idle_ms.min(left).max(1);
-        let chunk = match next_within(&mut stream, wait).await {
+        let chunk = match next_within(&mut stream, wait, started + deadlines.total_ms as f64).await {
             Next::Chunk(chunk) => chunk,
             Next::End => break,
             // Dropping the stream (on return) cancels the rest of the upload.
-            Next::Idle if wait < deadlines.idle_ms => return Err(too_slow(deadlines, body.len())),
+            Next::Idle if wait < deadlines.idle_ms || js_sys::Date::now() - started >= deadlines.total_ms as f64 => {
+                return Err(too_slow(deadlines, body.len()))
+            }
             Next::Idle => return Err(stalled(deadlines, body.len())),
         };
         let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("reading the body failed: {e}")))?;
