@@ -65,7 +65,7 @@ $(WEB_OUT): $(WEB_SRC)
 	@touch $@
 
 dev: build
-	npx wrangler dev --ip 127.0.0.1 --port $(PORT) --show-interactive-dev-session=false
+	scripts/wrangler dev --ip 127.0.0.1 --port $(PORT) --show-interactive-dev-session=false
 
 # Everything, with each phase timed (scripts/test.sh): the native tests'
 # build and run, beside the tools, the Wasm build, the size guard and the HTTP

@@ -17,7 +17,8 @@ export const FREE_PLAN_GZIP_BYTES = 3e6;
 
 export function bundleSize(dir = path.join(ROOT, 'target', 'dry-run')) {
   fs.rmSync(dir, { recursive: true, force: true });
-  const res = spawnSync(process.execPath, [path.join(ROOT, 'node_modules', 'wrangler', 'bin', 'wrangler.js'),
+  // scripts/wrangler: wrangler on the Node it needs (>= 22.12).
+  const res = spawnSync(path.join(ROOT, 'scripts', 'wrangler'), [
     'deploy', '--dry-run', '--outdir', dir], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, WRANGLER_SEND_METRICS: 'false', NO_COLOR: '1' } });
   if (res.status !== 0) throw new Error(`wrangler deploy --dry-run failed:\n${res.stdout}\n${res.stderr}`);
   let raw = 0; let gzip = 0; let wasmRaw = 0; let wasmGzip = 0;

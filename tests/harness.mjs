@@ -9,6 +9,8 @@ import WebSocket from 'ws';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const SHARED = path.resolve(ROOT, '..', 'shared');
+/** wrangler, on a Node it supports (see scripts/wrangler). */
+export const WRANGLER = path.join(ROOT, 'scripts', 'wrangler');
 
 export function freePort() {
   return new Promise((resolve, reject) => {
@@ -40,7 +42,6 @@ export async function startWorker({ vars = {}, timeoutMs = 90_000, probe = '/api
   const port = await freePort();
   const inspector = await freePort();
   const args = [
-    path.join(ROOT, 'node_modules', 'wrangler', 'bin', 'wrangler.js'),
     'dev', '--ip', '127.0.0.1', '--port', String(port),
     '--inspector-port', String(inspector),
     '--show-interactive-dev-session=false', '--log-level', process.env.EDGECAT_WRANGLER_LOG_LEVEL || 'warn',
@@ -50,7 +51,8 @@ export async function startWorker({ vars = {}, timeoutMs = 90_000, probe = '/api
   let output = '';
   // Own process group, so stop() ends wrangler and the workerd it spawned.
   const spawnedAt = performance.now();
-  const child = spawn(process.execPath, args, {
+  // scripts/wrangler: wrangler on the Node it needs (exec: child.pid is wrangler's).
+  const child = spawn(WRANGLER, args, {
     cwd: ROOT,
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
