@@ -77,3 +77,15 @@ test('make deploy without credentials stops before anything, naming what is miss
     fs.rmSync(home, { recursive: true, force: true });
   }
 });
+
+test('README states the limits the guards enforce', async () => {
+  const { BUNDLE_MAX_BYTES } = await import('../../scripts/bundle.mjs');
+  const { STARTUP_LIMIT_MS } = await import('../../scripts/startup.mjs');
+  const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  const deploySection = readme.split(/^## /m).find((s) => s.startsWith('Deploy'));
+  assert.equal(BUNDLE_MAX_BYTES, 64 * 2 ** 20);
+  assert.equal(STARTUP_LIMIT_MS, 1000);
+  assert.match(deploySection, /refuses a bundle over 64 MiB uncompressed/);
+  assert.match(deploySection, /start-up work over 1 s/);
+  assert.doesNotMatch(readme, /3 MB gzip/, 'the compressed limit is gone');
+});
