@@ -9,7 +9,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ROOT, SHARED, WRANGLER, freePort, startWorker } from '../tests/harness.mjs';
+import { ROOT, SHARED, freePort, startWorker } from '../tests/harness.mjs';
 import { median, pct, serverTiming } from './stats.mjs';
 import { bundleSize } from '../scripts/bundle.mjs';
 import { deviceBench, deviceMarkdown } from './device.mjs';
@@ -298,7 +298,7 @@ function versions() {
   const pkg = (name) => JSON.parse(fs.readFileSync(path.join(ROOT, 'node_modules', name, 'package.json'), 'utf8')).version;
   const cpu = (fs.readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/) || [])[1] || os.cpus()[0]?.model;
   // wrangler's node (scripts/wrangler) may not be the one running this script.
-  const wranglerNode = v(WRANGLER, ['--version']) === 'n/a' ? 'n/a' : v('bash', ['-c', `n="\${EDGECAT_TOOLS:-$HOME/.cache/edgecat/tools}/bin/wrangler-node"; [ -x "$n" ] || n=node; "$n" --version`]);
+  const wranglerNode = v(path.join(ROOT, 'scripts', 'wrangler-node'), ['--version']);
   return { rustc: v('rustc', ['--version']), node: `${process.version} (wrangler's: ${wranglerNode})`, wrangler: pkg('wrangler'), workerd: pkg('workerd'), cpu, cores: os.cpus().length, load: os.loadavg().map((x) => x.toFixed(2)).join(' ') };
 }
 
