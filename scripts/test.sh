@@ -5,7 +5,8 @@
 #
 #   scripts/test.sh          three chains at the same time:
 #                              [native]  native test build → native tests (starts at once)
-#                              [worker]  (after the tools) Wasm build → bundle size guard →
+#                              [worker]  (after the tools) Wasm build → bundle size guard
+#                                        (64 MiB) → start-up guard (1 s) →
 #                                        browser Wasm build (www/pkg) →
 #                                        HTTP and page suites (one wrangler dev)
 #                              [browser] (after the tools) Chromium (apt; only the first time)
@@ -75,6 +76,8 @@ browser_tools() { phase browser-tools bash scripts/setup.sh browser; }
 worker_full() {
   phase wasm-build make --no-print-directory worker-build || return
   phase bundle-size node scripts/bundle.mjs || return
+  # The start-up work (the start event's model load) against the 1 s limit.
+  phase startup-guard node scripts/startup.mjs || return
   # The browser build (www/pkg/, on-device mode), which tests/browser loads
   # from the same wrangler dev; mostly the worker's dependencies, built.
   phase web-build make --no-print-directory web-build || return

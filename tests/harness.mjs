@@ -9,6 +9,8 @@ import WebSocket from 'ws';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const SHARED = path.resolve(ROOT, '..', 'shared');
+/** wrangler, on a Node it supports (see scripts/wrangler). */
+export const WRANGLER = path.join(ROOT, 'scripts', 'wrangler');
 
 export function freePort() {
   return new Promise((resolve, reject) => {
@@ -34,23 +36,26 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  * The abuse limit is off (RATE_LIMIT=off) unless `vars` turns it on: every
  * suite, bench and load run sends far more photos than a person does
  * (tests/http/ratelimit.test.mjs turns it on, with its own config).
+ * `logLevel` is wrangler's --log-level (default EDGECAT_WRANGLER_LOG_LEVEL,
+ * else 'warn'); the worker's console.log lines show from 'log' on
+ * (tests/http/reqlog.test.mjs reads them).
  * Returns { url, stop(), log(), pid, inspectorPort, spawnedAt, exited() }.
  */
-export async function startWorker({ vars = {}, timeoutMs = 90_000, probe = '/api/health', config } = {}) {
+export async function startWorker({ vars = {}, timeoutMs = 90_000, probe = '/api/health', config, logLevel } = {}) {
   const port = await freePort();
   const inspector = await freePort();
   const args = [
-    path.join(ROOT, 'node_modules', 'wrangler', 'bin', 'wrangler.js'),
     'dev', '--ip', '127.0.0.1', '--port', String(port),
     '--inspector-port', String(inspector),
-    '--show-interactive-dev-session=false', '--log-level', process.env.EDGECAT_WRANGLER_LOG_LEVEL || 'warn',
+    '--show-interactive-dev-session=false', '--log-level', logLevel || process.env.EDGECAT_WRANGLER_LOG_LEVEL || 'warn',
   ];
   for (const [k, v] of Object.entries({ RATE_LIMIT: 'off', ...vars })) args.push('--var', `${k}:${v}`);
   if (config) args.push('--config', config);
   let output = '';
   // Own process group, so stop() ends wrangler and the workerd it spawned.
   const spawnedAt = performance.now();
-  const child = spawn(process.execPath, args, {
+  // scripts/wrangler: wrangler on the Node it needs (exec: child.pid is wrangler's).
+  const child = spawn(WRANGLER, args, {
     cwd: ROOT,
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -11,7 +11,12 @@
 
 const STATS_WINDOW_MS = 1000; // fps and passes/s are measured over the last second
 const EXTRAPOLATE_MAX_MS = 80; // never run a track's motion further ahead than this (overshoot when a cat turns)
-const TRACK_TTL_MS = 700; // a cat not seen for this long loses its glasses
+// A cat loses its glasses once the detector has missed it on two passes
+// running, over at least this long: judged when a pass reports, never by the
+// clock alone, so a slow detector (a pass can take over a second on a busy
+// phone) does not blink them off between its passes.
+const TRACK_TTL_MS = 700;
+const MISSED_PASSES_MAX = 2;
 const SMOOTHING = 0.85; // weight of a new detection against the track's prediction (a little damping of landmark jitter)
 const DETECT_MAX_SIDE = 640; // frames sent to the detector are at most this wide/high
 
@@ -71,7 +76,7 @@ export class EyeTracker {
         if (d < bestD && d < 1.5 * Math.max(8, dist(tr.left, tr.right))) { best = tr; bestD = d; }
       }
       if (!best) {
-        next.push({ ...seen, vl: [0, 0], vr: [0, 0], t });
+        next.push({ ...seen, vl: [0, 0], vr: [0, 0], t, missed: 0 });
         continue;
       }
       free.delete(best);
@@ -80,15 +85,19 @@ export class EyeTracker {
       const right = [lerp(p.right[0], seen.right[0], SMOOTHING), lerp(p.right[1], seen.right[1], SMOOTHING)];
       const dt = Math.max(1, t - best.t);
       const vel = (now, was, v) => [lerp(v[0], (now[0] - was[0]) / dt, 0.5), lerp(v[1], (now[1] - was[1]) / dt, 0.5)];
-      next.push({ left, right, vl: vel(left, best.left, best.vl), vr: vel(right, best.right, best.vr), t });
+      next.push({ left, right, vl: vel(left, best.left, best.vl), vr: vel(right, best.right, best.vr), t, missed: 0 });
     }
-    // Unmatched tracks live on briefly (one missed pass should not blink).
-    for (const tr of free) if (t - tr.t < TRACK_TTL_MS) next.push(tr);
+    // Unmatched tracks live on (one missed pass, or a few quick ones, should
+    // not blink): gone after MISSED_PASSES_MAX misses spanning TRACK_TTL_MS.
+    for (const tr of free) {
+      const missed = (tr.missed ?? 0) + 1;
+      if (missed < MISSED_PASSES_MAX || t - tr.t < TRACK_TTL_MS) next.push({ ...tr, missed });
+    }
     this.tracks = next;
   }
 
+  /** The tracks' eyes at `now`; until the next pass says otherwise, every track is drawn. */
   at(now) {
-    this.tracks = this.tracks.filter((tr) => now - tr.t < TRACK_TTL_MS);
     return this.tracks.map((tr) => this.predict(tr, now));
   }
 

@@ -12,4 +12,5 @@ pub mod info;
 pub mod input;
 pub mod openapi;
 pub mod ratelimit;
+pub mod reqlog;
 pub mod routes;

@@ -48,3 +48,26 @@ test('two cats keep their own tracks; a cat gone for long loses its glasses', ()
   t.update([cat(101, 100, 151, 100)], 900);
   assert.equal(t.at(900).length, 1);
 });
+
+test('a slow detector: glasses stay on between passes a second apart, and go after two missed passes', () => {
+  const t = new EyeTracker();
+  t.update([cat(100, 100, 160, 100)], 0);
+  t.update([cat(100, 100, 160, 100)], 1000);
+  // The next pass (of the frame at 2000 ms) has not reported yet.
+  assert.equal(t.at(1900).length, 1, 'drawn while the next pass is working');
+  t.update([], 2000);
+  assert.equal(t.at(2900).length, 1, 'one missed pass: still drawn');
+  t.update([], 3000);
+  assert.equal(t.at(3000).length, 0, 'missed twice, over a second: gone');
+});
+
+test('a fast detector: a few quick misses do not blink the glasses', () => {
+  const t = new EyeTracker();
+  t.update([cat(100, 100, 160, 100)], 0);
+  for (let ms = 33; ms < 700; ms += 33) {
+    t.update([], ms);
+    assert.equal(t.at(ms).length, 1, `missed ${Math.round(ms / 33)} passes over ${ms} ms`);
+  }
+  t.update([], 720);
+  assert.equal(t.at(720).length, 0, 'missed for longer than 700 ms: gone');
+});

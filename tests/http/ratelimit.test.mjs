@@ -3,7 +3,7 @@
 // config with a limit of 3 photo requests a minute per client; the suite's
 // shared worker runs with RATE_LIMIT=off (tests/harness.mjs).
 //
-// Under wrangler dev (4.86, miniflare's simulated binding):
+// Under wrangler dev (4.164, miniflare's simulated binding):
 // - a client's own CF-Connecting-IP header reaches the worker unchanged (it
 //   is set to the peer's address, 127.0.0.1, only when absent or empty), so
 //   each test here is a client of its own, from the documentation ranges;

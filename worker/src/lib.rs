@@ -55,7 +55,7 @@ static SERVED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(
 
 #[event(fetch)]
 async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
-    SERVED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let served = SERVED.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
     let cors = CorsPolicy::parse(var(&env, "ALLOWED_ORIGINS").as_deref());
     let origin = req.headers().get("Origin")?;
     let test_routes = var(&env, "EDGECAT_TEST_ROUTES").as_deref() == Some("1");
@@ -64,7 +64,12 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let method = req.inner().method();
     let path = req.path();
 
-    let reply = match routes::resolve(&method, &path, test_routes) {
+    let resolved = routes::resolve(&method, &path, test_routes);
+    let route = match &resolved {
+        Ok(Route::Preflight(e) | Route::Call(e)) => Some(e.path()),
+        Err(_) => None,
+    };
+    let reply = match resolved {
         Ok(Route::Preflight(endpoint)) => {
             Reply::empty(204).headers(cors.preflight_headers(origin.as_deref(), endpoint.methods()))
         }
@@ -82,7 +87,29 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
         }
     }
     let reply = reply.headers(cors.response_headers(origin.as_deref()));
-    reply.into_response(method == "HEAD")
+    let head = method == "HEAD";
+    let mut log = reply.log(&method, head);
+    log.route = route;
+    log.instance_requests = served;
+    if log.bytes_in.is_none() {
+        log.bytes_in = header(req.headers(), "Content-Length").and_then(|v| v.trim().parse().ok());
+    }
+    log_record(&log.record());
+    reply.into_response(head)
+}
+
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = console, js_name = log)]
+    fn console_log(value: &wasm_bindgen::JsValue);
+}
+
+/// The request log's record, logged as an object (not a JSON string): Workers
+/// Logs indexes an object's fields (src/http/reqlog.rs).
+fn log_record(record: &serde_json::Value) {
+    if let Ok(object) = js_sys::JSON::parse(&record.to_string()) {
+        console_log(&object);
+    }
 }
 
 fn wasm_memory_bytes() -> f64 {
@@ -90,6 +117,16 @@ fn wasm_memory_bytes() -> f64 {
         .dyn_into::<js_sys::WebAssembly::Memory>()
         .map(|m| m.buffer().unchecked_into::<js_sys::ArrayBuffer>().byte_length() as f64)
         .unwrap_or(0.0)
+}
+
+/// The version metadata binding's id, tag and timestamp (wrangler.toml
+/// `[version_metadata]`), read as plain properties: the binding is a plain
+/// object, whatever its constructor is called.
+fn deployment(env: &Env) -> serde_json::Value {
+    let meta = js_sys::Reflect::get(env, &"CF_VERSION_METADATA".into()).ok().filter(|m| m.is_object());
+    let field = |name: &str| meta.as_ref().and_then(|m| js_sys::Reflect::get(m, &name.into()).ok()).and_then(|v| v.as_string());
+    let (id, tag, timestamp) = (field("id"), field("tag"), field("timestamp"));
+    info::deployment(id.as_deref(), tag.as_deref(), timestamp.as_deref())
 }
 
 fn var(env: &Env, name: &str) -> Option<String> {
@@ -131,6 +168,7 @@ async fn call(endpoint: Endpoint, req: &mut Request, env: &Env) -> std::result::
             body["wasm_memory_bytes"] = wasm_memory_bytes().into();
             body["instance_requests"] = SERVED.load(std::sync::atomic::Ordering::Relaxed).into();
             body["models_loaded"] = pipeline::models_loaded().into();
+            body["deployment"] = deployment(env);
             body["memory_budget"] = serde_json::json!({
                 "capacity_bytes": budget::ISOLATE.capacity(),
                 "held_bytes": budget::ISOLATE.held(),
@@ -162,7 +200,10 @@ async fn call(endpoint: Endpoint, req: &mut Request, env: &Env) -> std::result::
             let detection = pipeline::detect(&upload.photo)?;
             let timing = detection.timings_ms.server_timing();
             let body = serde_json::to_value(&detection).map_err(|e| ApiError::Internal(e.to_string()))?;
-            Ok(Reply::json(200, &body).headers(vec![("Server-Timing", timing)]))
+            Ok(Reply::json(200, &body)
+                .headers(vec![("Server-Timing", timing)])
+                .cats(detection.cats.len())
+                .bytes_in(upload_bytes(&upload)))
         }
         Endpoint::Hipsterize => {
             let query = req.url().ok().and_then(|u| {
@@ -175,12 +216,20 @@ async fn call(endpoint: Endpoint, req: &mut Request, env: &Env) -> std::result::
             yield_to_runtime().await;
             hold_for_pipeline(limits, &mut held, need).await?;
             let out = pipeline::hipsterize(&upload, format)?;
-            Ok(Reply::bytes(200, out.format.content_type(), out.bytes).headers(vec![
-                ("X-Cats-Found", out.cats.to_string()),
-                ("Server-Timing", out.timings.server_timing()),
-            ]))
+            Ok(Reply::bytes(200, out.format.content_type(), out.bytes)
+                .headers(vec![
+                    ("X-Cats-Found", out.cats.to_string()),
+                    ("Server-Timing", out.timings.server_timing()),
+                ])
+                .cats(out.cats)
+                .bytes_in(upload_bytes(&upload)))
         }
     }
+}
+
+/// The files of an upload as read (photo and overlay), for the request log.
+fn upload_bytes(upload: &Upload) -> usize {
+    upload.photo.len() + upload.overlay.as_ref().map_or(0, Vec::len)
 }
 
 /// Read the photo (and overlay/style) from the request, enforcing the body
