@@ -6,10 +6,10 @@
 // fresh `wrangler dev` less the warm p50 (the cold penalty).
 //
 //   node benches/cpu.mjs                     this build alone; prints its section
-//   node benches/cpu.mjs --ab BASELINE_DIR [THIS_DIR]
-//                                            this build (worker/build, or THIS_DIR)
-//                                            against another worker/build copy,
-//                                            fresh runtimes alternated
+//   node benches/cpu.mjs --ab BASELINE_DIR [DIR…]
+//                                            builds (worker/build copies; none
+//                                            given: this worker/build) against
+//                                            a baseline, fresh runtimes rotated
 //
 // Why the process and not Server-Timing alone: the stages time the pipeline,
 // not the HTTP layer, the body's upload into Wasm, the JS glue, GC or V8's
@@ -249,20 +249,26 @@ export function configFor(buildDir, name = 'baseline') {
 }
 
 /**
- * Two builds, fresh runtimes alternated (ABBA…), `rounds` each: per round the
- * cold first photo, then `runs` warm requests on that runtime.
+ * Builds compared on fresh runtimes, in rotated order each round so that drift
+ * in the machine's load falls on all: per round and build, the cold first
+ * photo, the CPU until V8's background tier-up is done, then `runs` warm
+ * requests on that runtime. `builds`: { name: worker/build dir, or undefined
+ * for this checkout's worker/build }; the first is the baseline.
  */
-export async function abBench({ baselineDir, thisDir, photo, rounds = 6, runs = 10, warmups = 3, log = () => {} }) {
-  const configs = { this: thisDir ? configFor(thisDir, 'this') : undefined, baseline: configFor(baselineDir) };
-  const got = { this: [], baseline: [] };
+export async function abBench({ builds, photo, rounds = 6, runs = 10, warmups = 3, log = () => {} }) {
+  const names = Object.keys(builds);
+  const configs = Object.fromEntries(names.map((n) => [n, builds[n] ? configFor(builds[n], `ab-${n}`) : undefined]));
+  const got = Object.fromEntries(names.map((n) => [n, []]));
   for (let i = 0; i < rounds; i++) {
-    for (const name of i % 2 ? ['baseline', 'this'] : ['this', 'baseline']) {
+    const order = names.map((_, k) => names[(k + i) % names.length]);
+    if (i % 2) order.reverse();
+    for (const name of order) {
       const { first, h } = await cold(configs[name], photo);
       try {
         first.settled = await settle(h.pid);
         const hot = await warm(h, photo, { runs, warmups });
         got[name].push({ cold: first, warm: hot.hipsterize });
-        log(`ab ${i} ${name}: cold ${f1(first.wall)} ms (CPU ${f1(first.cpu)}), warm p50 ${f1(hot.hipsterize.wall)} ms (CPU ${f1(hot.hipsterize.cpu)}, total ${f1(hot.hipsterize.stages.total)})`);
+        log(`ab ${i} ${name}: cold ${f1(first.wall)} ms (CPU ${f1(first.cpu)}, then ${f1(first.settled.cpu)}), warm p50 ${f1(hot.hipsterize.wall)} ms (CPU ${f1(hot.hipsterize.cpu)}, total ${f1(hot.hipsterize.stages.total)})`);
       } finally { h.w.stop(); }
       await sleep(1500);
     }
@@ -273,7 +279,7 @@ export async function abBench({ baselineDir, thisDir, photo, rounds = 6, runs = 
     penaltyWall: median(rs.map((r) => r.cold.wall - r.warm.wall)),
     stages: Object.fromEntries(['decode', 'detect', 'landmarks', 'overlay', 'encode'].map((k) => [k, median(rs.map((r) => r.warm.stages[k]))])),
   });
-  return { this: s(got.this), baseline: s(got.baseline), rounds, runs, photo: photo.name, load: os.loadavg(), raw: got };
+  return { names, summary: Object.fromEntries(names.map((n) => [n, s(got[n])])), rounds, runs, photo: photo.name, load: os.loadavg(), raw: got };
 }
 
 export function abMarkdown(r) {
@@ -281,11 +287,12 @@ export function abMarkdown(r) {
     ['warmWall', 'warm p50, wall'], ['warmCpu', 'warm p50, CPU'], ['warmTotal', 'warm Server-Timing total'],
     ...['decode', 'detect', 'landmarks', 'overlay', 'encode'].map((k) => [`stages.${k}`, `warm ${k}`])];
   const get = (o, k) => k.split('.').reduce((a, p) => a[p], o);
-  return `${r.photo} photo, ${r.rounds} fresh runtimes of each build alternated, ${r.runs} warm requests on each (medians of the runtimes' figures); load average at the end ${r.load.map(f2).join(' ')}.
+  const [base, ...rest] = r.names;
+  return `${r.photo} photo, ${r.rounds} fresh runtimes of each build, order rotated each round, ${r.runs} warm requests on each (medians of the runtimes' figures); load average at the end ${r.load.map(f2).join(' ')}.
 
-| ms | this build | baseline | this ÷ baseline |
-|---|---|---|---|
-${keys.map(([k, name]) => `| ${name} | ${f1(get(r.this, k))} | ${f1(get(r.baseline, k))} | ${f2(get(r.this, k) / get(r.baseline, k))} |`).join('\n')}
+| ms | ${r.names.join(' | ')} | ${rest.map((n) => `${n} ÷ ${base}`).join(' | ')} |
+|---|${r.names.map(() => '---|').join('')}${rest.map(() => '---|').join('')}
+${keys.map(([k, name]) => `| ${name} | ${r.names.map((n) => f1(get(r.summary[n], k))).join(' | ')} | ${rest.map((n) => f2(get(r.summary[n], k) / get(r.summary[base], k))).join(' | ')} |`).join('\n')}
 `;
 }
 
@@ -295,15 +302,18 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
   const ab = process.argv.indexOf('--ab');
   fs.mkdirSync(OUT, { recursive: true });
   if (ab > 0) {
-    const baselineDir = process.argv[ab + 1];
-    if (!baselineDir || !fs.existsSync(path.join(baselineDir, 'index.js'))) {
-      console.error('usage: node benches/cpu.mjs --ab BASELINE_BUILD_DIR  (a worker/build copy with index.js)');
+    // --ab BASELINE_DIR [DIR…]: each a worker/build copy; none after the
+    // baseline means this checkout's worker/build.
+    const dirs = process.argv.slice(ab + 1);
+    if (!dirs.length || dirs.some((d) => !fs.existsSync(path.join(d, 'index.js')))) {
+      console.error('usage: node benches/cpu.mjs --ab BASELINE_BUILD_DIR [BUILD_DIR…]  (worker/build copies with index.js)');
       process.exit(2);
     }
-    const photos = benchPhotos();
-    const photo = photos.find((p) => p.name === (process.env.AB_PHOTO || '1 MP'));
-    const thisDir = process.argv[ab + 2];
-    const r = await abBench({ baselineDir, thisDir, photo, rounds: Number(process.env.AB_ROUNDS || 6), runs: Number(process.env.AB_RUNS || 10), log });
+    const builds = { baseline: dirs[0] };
+    if (dirs.length === 1) builds.this = undefined;
+    for (const d of dirs.slice(1)) builds[path.basename(path.resolve(d))] = d;
+    const photo = benchPhotos().find((p) => p.name === (process.env.AB_PHOTO || '1 MP'));
+    const r = await abBench({ builds, photo, rounds: Number(process.env.AB_ROUNDS || 6), runs: Number(process.env.AB_RUNS || 10), log });
     console.log(abMarkdown(r));
     fs.writeFileSync(path.join(OUT, 'cpu-ab.json'), JSON.stringify(r, null, 2));
   } else {
