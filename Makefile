@@ -102,8 +102,11 @@ test-browser: build
 	@bash scripts/setup.sh browser
 	node tests/run-http.mjs tests/browser
 
-# Worker vs native vs Python baselines, and on-device mode in Chromium vs
-# the edge (benches/device.mjs; alone: `node benches/device.mjs`), one run,
+# Worker vs native vs Python baselines, on-device mode in Chromium vs
+# the edge (benches/device.mjs; alone: `node benches/device.mjs`), and the
+# worker process's CPU per photo for 0.3, 1 and 12 MP against the Free plan's
+# 10 ms (benches/cpu.mjs; alone: `node benches/cpu.mjs`; two builds compared:
+# `node benches/cpu.mjs --ab BASELINE_BUILD_DIR [BUILD_DIR…]`), one run,
 # a few minutes; rewrites the generated part of BENCHMARKS.md. Not part of `make test` (no timed tests).
 # benches/trivial-worker is the baseline its cold start (b) subtracts: a
 # worker that answers "ok", built exactly as $(WORKER_OUT) is.

@@ -13,6 +13,7 @@ import { ROOT, SHARED, freePort, startWorker } from '../tests/harness.mjs';
 import { median, pct, serverTiming } from './stats.mjs';
 import { bundleSize } from '../scripts/bundle.mjs';
 import { deviceBench, deviceMarkdown } from './device.mjs';
+import { cpuBench, cpuMarkdown } from './cpu.mjs';
 
 const PHOTO = process.env.BENCH_PHOTO || path.join(SHARED, 'data', 'cat-photos', 'kairess_022.jpg');
 const WARM_RUNS = Number(process.env.BENCH_RUNS || 50);
@@ -326,6 +327,9 @@ const warm = await workerWarm(big);
 // (and live mode, from benches/live.mjs when it exists: see device.mjs).
 log('on-device mode in Chromium vs the edge…');
 const device = await deviceBench({ photo, runs: Math.min(WARM_RUNS, 30), log });
+// Issue 28: the worker process's CPU per photo, three sizes, against the Free plan.
+log('worker CPU per photo, three sizes…');
+const cpu = await cpuBench({ runs: Math.min(WARM_RUNS, 30), coldRounds: COLD_ROUNDS, log });
 
 // (a), (b), (c) of issue 16, and the targets they are held to.
 const coldPenalty = cold.firstMs - warm.p50;
@@ -402,6 +406,7 @@ ${['decode', 'detect', 'landmarks', 'overlay', 'encode', 'total'].map((k) => row
 | worker ÷ native total; worker detect ÷ Python detect | ${f2(ratios.wasmNative)} | | ${f2(ratios.detectWasmOrt)} |
 
 ${deviceMarkdown(device)}
+${cpuMarkdown(cpu)}
 ### Size and memory
 
 | | value |
@@ -423,5 +428,5 @@ let doc = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : `# Benchmarks\n\
 if (!doc.includes(begin)) doc += `\n${begin}\n${end}\n`;
 doc = doc.slice(0, doc.indexOf(begin) + begin.length) + '\n' + md + doc.slice(doc.indexOf(end));
 fs.writeFileSync(file, doc);
-fs.writeFileSync(path.join(OUT, 'last.json'), JSON.stringify({ ver, b, compileMs, nat, natBig, natLoad, py, pySvc, startup, cold, warm, device, target, ratios }, null, 2));
+fs.writeFileSync(path.join(OUT, 'last.json'), JSON.stringify({ ver, b, compileMs, nat, natBig, natLoad, py, pySvc, startup, cold, warm, device, cpu, target, ratios }, null, 2));
 log(`wrote BENCHMARKS.md and target/bench/last.json`);
