@@ -208,7 +208,7 @@ export async function cpuBench({ config, photos = benchPhotos(), runs = 30, warm
     const hip = result.hipsterize;
     sizes.push({
       name: photo.name, width: photo.width, height: photo.height, bytes: photo.bytes.length, ...result,
-      cold: { wall: c.wall, cpu: c.cpu, rounds: colds.map((r) => ({ wall: r.wall, cpu: r.cpu })), penaltyWall: c.wall - hip.wall, penaltyCpu: c.cpu - hip.cpu },
+      cold: { wall: c.wall, cpu: c.cpu, stages: c.stages, rest: c.rest, rounds: colds.map((r) => ({ wall: r.wall, cpu: r.cpu })), penaltyWall: c.wall - hip.wall, penaltyCpu: c.cpu - hip.cpu },
     });
   }
   return { sizes, runs, warmups, coldRounds, load: os.loadavg(), tickMs: TICK_MS };
@@ -234,6 +234,12 @@ ${rows((s) => { const t = s.hipsterize.stages; return `| ${s.name} | ${f1(t.deco
 | photo | cold: first hipsterize on a fresh \`wrangler dev\`, wall (CPU), median of ${r.coldRounds} | cold penalty: − warm p50, wall | × warm p50 | CPU: cold − warm | then, off the request: CPU until idle (background tier-up), in | idle workerd CPU |
 |---|---|---|---|---|---|---|
 ${rows((s) => `| ${s.name} | ${f1(s.cold.wall)} ms (${f1(s.cold.cpu)}) | ${f1(s.cold.penaltyWall)} ms | ${f2(s.cold.penaltyWall / s.hipsterize.wall)} | ${f1(s.cold.penaltyCpu)} ms (${f2(s.cold.penaltyCpu / s.hipsterize.cpu)} ×) | ${f1(s.settled.cpu)} ms in ${f1(s.settled.ms / 1000)} s | ${f2(s.idle)} ms/s |`)}
+
+Where the cold penalty goes: the first photo's Server-Timing stages against the warm medians (ms, cold − warm).
+
+| photo | decode | detect | landmarks | overlay | encode | total | outside the stages (CPU − total) |
+|---|---|---|---|---|---|---|---|
+${rows((s) => { const c = s.cold.stages; const w = s.hipsterize.stages; const d = (k) => `${f1(c[k])} (+${f1(c[k] - w[k])})`; return `| ${s.name} | ${d('decode')} | ${d('detect')} | ${d('landmarks')} | ${d('overlay')} | ${d('encode')} | ${d('total')} | ${f1(s.cold.cpu - c.total)} (+${f1(s.cold.cpu - c.total - (s.hipsterize.cpu - w.total))}) |`; })}
 `;
 }
 
