@@ -156,13 +156,19 @@ function summary(rs) {
 
 /** Warm requests on one runtime: `warmups` untimed, then `runs` of each route. */
 async function warm(h, photo, { runs, warmups }) {
+  const { hip, det } = await warmRuns(h, photo, { runs, warmups });
+  return { hipsterize: summary(hip), detect: summary(det) };
+}
+
+/** The timed requests of warm(), unsummarised. */
+async function warmRuns(h, photo, { runs, warmups }) {
   for (let i = 0; i < warmups; i++) await timedPost(h.url, h.pid, '/api/hipsterize', photo.bytes);
   const hip = []; const det = [];
   for (let i = 0; i < runs; i++) {
     hip.push(await timedPost(h.url, h.pid, '/api/hipsterize', photo.bytes));
     if (i % 2 === 0) det.push(await timedPost(h.url, h.pid, '/api/detect', photo.bytes));
   }
-  return { hipsterize: summary(hip), detect: summary(det) };
+  return { hip, det };
 }
 
 /** The first hipsterize on a fresh runtime (after a static asset only), then that runtime. */
@@ -193,30 +199,33 @@ async function settle(pid) {
 
 /**
  * For each photo, `coldRounds` fresh runtimes: the first photo (cold), then,
- * on the last of them, `warmups` + `runs` warm requests.
+ * once V8's background work is done, `warmups` + runs/coldRounds warm
+ * requests on each, pooled: fresh runtimes of one build differ by up to
+ * 1.5 × in warm CPU (seen 2026-12-02), so no one runtime speaks for all.
  */
 export async function cpuBench({ config, photos = benchPhotos(), runs = 30, warmups = 5, coldRounds = 3, log = () => {} } = {}) {
   const sizes = [];
   for (const photo of photos) {
     log(`cpu: ${photo.name} (${photo.width}×${photo.height}, ${photo.bytes.length} bytes), ${coldRounds} cold starts, ${runs} warm…`);
-    const colds = [];
-    let result = null;
+    const colds = []; const settles = []; const idles = []; const hips = []; const dets = []; const perRuntime = [];
     for (let i = 0; i < coldRounds; i++) {
       const { first, h } = await cold(config, photo);
       try {
         colds.push(first);
-        if (i === coldRounds - 1) {
-          const settled = await settle(h.pid);
-          const idle = await idleRate(h.pid);
-          result = { ...(await warm(h, photo, { runs, warmups })), idle, settled };
-        }
+        settles.push(await settle(h.pid));
+        idles.push(await idleRate(h.pid));
+        const { hip, det } = await warmRuns(h, photo, { runs: Math.ceil(runs / coldRounds), warmups });
+        hips.push(...hip); dets.push(...det);
+        perRuntime.push(median(hip.map((r) => r.cpu)));
       } finally { h.w.stop(); }
       await sleep(1500);
     }
     const c = summary(colds);
-    const hip = result.hipsterize;
+    const hip = summary(hips);
     sizes.push({
-      name: photo.name, width: photo.width, height: photo.height, bytes: photo.bytes.length, ...result,
+      name: photo.name, width: photo.width, height: photo.height, bytes: photo.bytes.length,
+      hipsterize: hip, detect: summary(dets), perRuntime, idle: median(idles),
+      settled: { cpu: median(settles.map((x) => x.cpu)), ms: median(settles.map((x) => x.ms)) },
       cold: { wall: c.wall, cpu: c.cpu, stages: c.stages, rest: c.rest, rounds: colds.map((r) => ({ wall: r.wall, cpu: r.cpu })), penaltyWall: c.wall - hip.wall, penaltyCpu: c.cpu - hip.cpu },
     });
   }
@@ -230,7 +239,7 @@ export function cpuMarkdown(r) {
   const rows = (f) => r.sizes.map(f).join('\n');
   return `### CPU per photo in the worker (issue 28): three sizes, the Free plan's ${FREE_CPU_MS} ms
 
-The worker's workerd process CPU (every thread's run time, \`/proc/<pid>/task/*/schedstat\`) per request, on its own socket past wrangler's proxy; median of ${r.runs} warm \`/api/hipsterize\` (and ${Math.ceil(r.runs / 2)} \`/api/detect\`) after ${r.warmups} warm-ups, on the last of ${r.coldRounds} fresh runtimes. It includes workerd's own HTTP and socket work, which Cloudflare does not bill: an upper bound. Photos: \`${path.relative(ROOT, SOURCE)}\` resized, jpeg-js quality 90 (4:4:4; 12 MP with grain). Load average at the end: ${r.load.map(f2).join(' ')}.
+The worker's workerd process CPU (every thread's run time, \`/proc/<pid>/task/*/schedstat\`) per request, on its own socket past wrangler's proxy; median of ${r.runs} warm \`/api/hipsterize\` (and half as many \`/api/detect\`), pooled from ${r.coldRounds} fresh runtimes, each after its cold photo, its background compiling and ${r.warmups} warm-ups. It includes workerd's own HTTP and socket work, which Cloudflare does not bill: an upper bound. Photos: \`${path.relative(ROOT, SOURCE)}\` resized, jpeg-js quality 90 (4:4:4; 12 MP with grain). Load average at the end: ${r.load.map(f2).join(' ')}.
 
 | photo | JPEG | hipsterize: CPU p50 (mean from stat ticks) | Server-Timing total | everything but the models: CPU − detect − landmarks | Free plan (CPU p50 vs ${FREE_CPU_MS} ms) | detect route: CPU p50 / Server-Timing total | wall p50 | waiting for a core p50 |
 |---|---|---|---|---|---|---|---|---|
@@ -238,11 +247,11 @@ ${rows((s) => `| ${s.name} (${s.width}×${s.height}) | ${f2(s.bytes / 1e6)} MB |
 
 Server-Timing is a wall clock: on a loaded machine it also counts the time the worker waited for a core (last column), so the models' stages, and "everything but the models" with them, are read best when that wait is small.
 
-| photo | decode | detect | landmarks | overlay | encode | total (Server-Timing medians, ms) | CPU outside the stages: CPU p50 − total |
-|---|---|---|---|---|---|---|---|
-${rows((s) => { const t = s.hipsterize.stages; return `| ${s.name} | ${f1(t.decode)} | ${f1(t.detect)} | ${f1(t.landmarks)} | ${f1(t.overlay)} | ${f1(t.encode)} | ${f1(t.total)} | ${f1(s.hipsterize.cpu - t.total)} |`; })}
+| photo | decode | detect | landmarks | overlay | encode | total (Server-Timing medians, ms) | CPU outside the stages: CPU p50 − total | CPU p50 of each runtime |
+|---|---|---|---|---|---|---|---|---|
+${rows((s) => { const t = s.hipsterize.stages; return `| ${s.name} | ${f1(t.decode)} | ${f1(t.detect)} | ${f1(t.landmarks)} | ${f1(t.overlay)} | ${f1(t.encode)} | ${f1(t.total)} | ${f1(s.hipsterize.cpu - t.total)} | ${s.perRuntime.map(f1).join(', ')} |`; })}
 
-| photo | cold: first hipsterize on a fresh \`wrangler dev\`, wall (CPU), median of ${r.coldRounds} | cold penalty: − warm p50, wall | × warm p50 | CPU: cold − warm | then, off the request: CPU until idle (background tier-up), in | idle workerd CPU |
+| photo | cold: first hipsterize on a fresh \`wrangler dev\`, wall (CPU), median of ${r.coldRounds} | cold penalty: − warm p50, wall | × warm p50 | CPU: cold − warm | then, off the request: CPU until idle (background tier-up), in (medians) | idle workerd CPU |
 |---|---|---|---|---|---|---|
 ${rows((s) => `| ${s.name} | ${f1(s.cold.wall)} ms (${f1(s.cold.cpu)}) | ${f1(s.cold.penaltyWall)} ms | ${f2(s.cold.penaltyWall / s.hipsterize.wall)} | ${f1(s.cold.penaltyCpu)} ms (${f2(s.cold.penaltyCpu / s.hipsterize.cpu)} ×) | ${f1(s.settled.cpu)} ms in ${f1(s.settled.ms / 1000)} s | ${f2(s.idle)} ms/s |`)}
 
