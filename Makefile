@@ -35,8 +35,13 @@ web-build: $(WEB_OUT)
 # these variables point it at the ones setup.sh installed. The Wasm build has
 # its own target dir (no lock shared with native builds) and its own profile,
 # `wasm` in Cargo.toml: the hot code at opt-level 3, the bulk for size.
-# No wasm-opt: after rustc's opt-level "s" it cut the raw size 8% but made
-# the gzip 2% larger, in 5 minutes. The custom sections worker-build keeps
+# No wasm-opt (binaryen, node_modules/binaryen/bin/wasm-opt), measured again
+# on 2026-12-02 now that size no longer counts (benches/cpu.mjs --ab, fresh
+# runtimes alternated; BENCHMARKS.md "CPU per photo and wasm-opt"): -O3, -O2,
+# -Os and -O1 after worker-build, before the strip, leave the cold first photo
+# as it is (CPU 0.98-1.01 × for -O3 in five runs, 1.00 -Os, 1.01 -O1, 1.10
+# -O2), and the warm CPU within noise at 1 MP (-O3: 0.92-1.09 × in four runs;
+# 0.90 × at 12 MP), for 106 s (-O3) or 33 s (-O1) more build. The custom sections worker-build keeps
 # (the ~1.3 MB name section) are dropped instead; a copy with names is kept
 # in target/wasm for profiling (scripts/profile-wasm.mjs).
 WASM_BUILD = CARGO_TARGET_DIR=$(CURDIR)/target/wasm \
