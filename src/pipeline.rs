@@ -4,7 +4,7 @@
 //! first call that needs them.
 
 use crate::codec::{self, OutputFormat};
-use crate::detector::{self, Detector, Plan};
+use crate::detector::{self, Detector, Face, Plan};
 use crate::error::ApiError;
 use crate::landmarks::Landmarker;
 use crate::models::{self, EmbeddedModel};
@@ -131,11 +131,12 @@ fn ms(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1000.0
 }
 
-/// Runs one stage and records how long it took in `slot`.
+/// Runs one stage and adds how long it took to `slot` (a stage may run
+/// twice: the zoom pass detects and checks again).
 fn timed<T>(slot: &mut f64, stage: impl FnOnce() -> T) -> T {
     let start = Instant::now();
     let out = stage();
-    *slot = ms(start);
+    *slot += ms(start);
     out
 }
 
@@ -226,18 +227,28 @@ pub fn warm() -> Result<Warmed, ApiError> {
 
 /// Find every cat face and its landmarks, best first: the detector's
 /// candidates, each kept only if the landmark model's face check agrees.
+/// When none is kept, the detector's tile pass looks again, closer, and its
+/// faces are checked the same way.
 pub fn find_cats(engine: &Engine, img: &RgbImage, t: &mut Timings) -> Result<Vec<Cat>, ApiError> {
     let internal = |e: tract_nnef::prelude::TractError| ApiError::Internal(format!("inference failed: {e:#}"));
-    let faces = timed(&mut t.detect, || engine.detector.detect(img)).map_err(internal)?;
-    timed(&mut t.landmarks, || {
-        let mut cats = Vec::with_capacity(faces.len());
-        for face in faces {
-            if let Some(points) = engine.landmarker.check_and_locate(img, face.bbox).map_err(internal)? {
-                cats.push(Cat { score: face.score, bbox: face.bbox, landmarks: points.into_iter().collect() });
+    let checked = |faces: Vec<Face>, t: &mut Timings| {
+        timed(&mut t.landmarks, || {
+            let mut cats = Vec::with_capacity(faces.len());
+            for face in faces {
+                if let Some(points) = engine.landmarker.check_and_locate(img, face.bbox).map_err(internal)? {
+                    cats.push(Cat { score: face.score, bbox: face.bbox, landmarks: points.into_iter().collect() });
+                }
             }
-        }
-        Ok(cats)
-    })
+            Ok::<_, ApiError>(cats)
+        })
+    };
+    let faces = timed(&mut t.detect, || engine.detector.detect(img)).map_err(internal)?;
+    let cats = checked(faces, t)?;
+    if !cats.is_empty() || engine.detector.tiles.is_none() {
+        return Ok(cats);
+    }
+    let faces = timed(&mut t.detect, || engine.detector.detect_tiles(img)).map_err(internal)?;
+    checked(faces, t)
 }
 
 pub fn detect(photo: &[u8]) -> Result<Detection, ApiError> {

@@ -130,7 +130,7 @@ impl Parity {
         let (canvas, lb) = preprocess::letterbox(img, d.size, d.pad);
         let (a, b) = self.detector(what, &canvas);
         let faces = |(scores, boxes): &DetectorOut| {
-            decode(scores, boxes, d.threshold, d.nms_iou, &lb, img.dimensions())
+            decode(scores, boxes, d.threshold, d.nms_iou, |x, y| lb.to_photo(x, y), img.dimensions())
         };
         let (fa, fb): (Vec<Face>, Vec<Face>) = (faces(&a), faces(&b));
         if fa != fb {

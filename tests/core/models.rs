@@ -142,6 +142,54 @@ fn int8_models_match_onnxruntime_and_preprocessing_matches_training() {
     assert!(worst_eye <= 0.03, "pipeline eyes differ from training's by {worst_eye} IOD");
 }
 
+/// The tile pass (manifest `detector.tiles`) on the photo that training's
+/// evaluation found only with it (models/fixtures/tiles.json): the same
+/// tiles and tile canvases, and the same faces and eyes from the pipeline.
+#[test]
+fn the_tile_pass_finds_what_training_found() {
+    let e = engine();
+    let path = root().join("models/fixtures/tiles.json");
+    let Some(t) = e.detector.tiles else {
+        assert!(!path.exists(), "a tile fixture, but the manifest has no tile pass");
+        return;
+    };
+    let case: Value = serde_json::from_str(&std::fs::read_to_string(&path).expect("a tile pass has its fixture")).unwrap();
+    let img = photo(&root().join(case["photo"].as_str().unwrap()));
+
+    // The first pass keeps nothing: every face it finds fails the face check.
+    for face in e.detector.detect(&img).unwrap() {
+        assert!(e.landmarker.check_and_locate(&img, face.bbox).unwrap().is_none(), "the first pass keeps {face:?}");
+    }
+
+    // The tiles, and their canvases, are training's.
+    let crops = edgecat::detector::tiles(img.width(), img.height(), t.max);
+    let want: Vec<Vec<i64>> = serde_json::from_value(case["tiles"].clone()).unwrap();
+    assert_eq!(crops.iter().map(|c| vec![c.left, c.top, c.side as i64]).collect::<Vec<_>>(), want);
+    for (crop, name) in crops.iter().zip(case["tile_canvases"].as_array().unwrap()) {
+        let ours = preprocess::crop_square(&img, *crop, e.detector.size, e.detector.pad);
+        let (max, mean) = pixel_diff(&ours, &fixture_png(name.as_str().unwrap()));
+        println!("tile {crop:?} vs Python: max {max}, mean {mean:.3}");
+        assert!(max <= 4 && mean < 0.35, "tile canvas differs from training: max {max} mean {mean}");
+    }
+
+    // The pipeline answers what training's evaluation did.
+    let cats = pipeline::find_cats(e, &img, &mut Default::default()).unwrap();
+    let want = case["faces"].as_array().unwrap();
+    assert_eq!(cats.len(), want.len(), "cats {cats:?} vs {want:?}");
+    for ((cat, w), eyes) in cats.iter().zip(want).zip(case["eyes_pipeline_int8"].as_array().unwrap()) {
+        let w = floats(w);
+        assert!(iou(&cat.bbox, &[w[0], w[1], w[2], w[3]]) > 0.9, "{cat:?} vs {w:?}");
+        assert!((cat.score - w[4]).abs() <= 0.02, "score {} vs {}", cat.score, w[4]);
+        let (l, r) = (floats(&eyes[0]), floats(&eyes[1]));
+        let iod = (r[0] - l[0]).hypot(r[1] - l[1]);
+        for (name, want) in [("left_eye", l), ("right_eye", r)] {
+            let g = cat.landmarks[name];
+            let d = (g[0] - want[0]).hypot(g[1] - want[1]) / iod;
+            assert!(d <= 0.03, "{name} {g:?} vs {want:?}: {d} IOD");
+        }
+    }
+}
+
 // ---- accuracy on the held-out splits ------------------------------------
 
 pub(crate) struct Labelled {
