@@ -60,13 +60,15 @@ fn premultiply(mut img: RgbaImage) -> RgbaImage {
 }
 
 /// Draw `overlay` on `photo` with its eye points on `left_eye`/`right_eye`
-/// (photo pixels). Parts outside the photo are clipped.
-pub fn draw(photo: &mut RgbImage, overlay: &Overlay, left_eye: (f32, f32), right_eye: (f32, f32)) {
+/// (photo pixels). Parts outside the photo are clipped. Returns the box of
+/// pixels it may have changed (x0, y0, x1, y1; none outside it), so that the
+/// encoder can keep the rest as it was.
+pub fn draw(photo: &mut RgbImage, overlay: &Overlay, left_eye: (f32, f32), right_eye: (f32, f32)) -> Option<[u32; 4]> {
     let (dx, dy) = (right_eye.0 - left_eye.0, right_eye.1 - left_eye.1);
     let (odx, ody) = (overlay.right.0 - overlay.left.0, overlay.right.1 - overlay.left.1);
     let (photo_dist, over_dist) = (dx.hypot(dy), odx.hypot(ody));
     if photo_dist < 1.0 || over_dist < 1.0 || !photo_dist.is_finite() {
-        return;
+        return None;
     }
     let mut scale = photo_dist / over_dist;
     let angle = dy.atan2(dx) - ody.atan2(odx);
@@ -98,7 +100,7 @@ pub fn draw(photo: &mut RgbImage, overlay: &Overlay, left_eye: (f32, f32), right
     let max_x = corners.iter().map(|c| c.0).fold(f32::NEG_INFINITY, f32::max).ceil().min(photo.width() as f32);
     let max_y = corners.iter().map(|c| c.1).fold(f32::NEG_INFINITY, f32::max).ceil().min(photo.height() as f32);
     if min_x >= max_x || min_y >= max_y {
-        return;
+        return None;
     }
     let inv = 1.0 / scale;
     for y in min_y as u32..max_y as u32 {
@@ -117,6 +119,7 @@ pub fn draw(photo: &mut RgbImage, overlay: &Overlay, left_eye: (f32, f32), right
             }
         }
     }
+    Some([min_x as u32, min_y as u32, max_x as u32, max_y as u32])
 }
 
 /// Bilinear sample of a premultiplied image; outside is transparent.

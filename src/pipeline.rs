@@ -283,19 +283,22 @@ pub fn hipsterize(upload: &Upload, format: OutputFormat) -> Result<Hipsterized, 
         (None, style) => Some(overlay::builtin(style.as_deref().unwrap_or(overlay::DEFAULT_STYLE))?),
     };
     let glasses = custom.as_ref().or(builtin).expect("one overlay is chosen");
-    let mut img = timed(&mut t.decode, || codec::decode_photo(&upload.photo, Some(format)))?;
+    let mut photo = timed(&mut t.decode, || codec::decode_upload(&upload.photo, Some(format)))?;
     let engine = loaded_engine(&mut t)?;
-    let cats = find_cats(engine, &img, &mut t)?;
+    let cats = find_cats(engine, &photo.image, &mut t)?;
     if cats.is_empty() {
         return Err(ApiError::NoCatFound);
     }
-    timed(&mut t.overlay, || {
-        for cat in &cats {
-            let (l, r) = (cat.landmarks["left_eye"], cat.landmarks["right_eye"]);
-            overlay::draw(&mut img, glasses, (l[0], l[1]), (r[0], r[1]));
-        }
+    // What the glasses changed: the encoder keeps the rest as uploaded.
+    let changed: Vec<codec::Rect> = timed(&mut t.overlay, || {
+        cats.iter()
+            .filter_map(|cat| {
+                let (l, r) = (cat.landmarks["left_eye"], cat.landmarks["right_eye"]);
+                overlay::draw(&mut photo.image, glasses, (l[0], l[1]), (r[0], r[1]))
+            })
+            .collect()
     });
-    let bytes = timed(&mut t.encode, || codec::encode(&img, format))?;
+    let bytes = timed(&mut t.encode, || codec::encode_result(&upload.photo, &photo, &changed, format))?;
     t.total = ms(start);
     Ok(Hipsterized { bytes, format, cats: cats.len(), timings: t })
 }

@@ -39,8 +39,9 @@ impl DecodeError {
 }
 
 /// Decode, after the checks on the header; with `measure`, stop there and
-/// say what decoding and processing would need.
-pub(super) fn decode(bytes: &[u8], bounds: &Bounds, measure: Option<&mut u64>) -> Result<Option<DynamicImage>, DecodeError> {
+/// say what decoding and processing would need. The image comes upright,
+/// with whether its EXIF orientation turned or flipped it.
+pub(super) fn decode(bytes: &[u8], bounds: &Bounds, measure: Option<&mut u64>) -> Result<Option<(DynamicImage, bool)>, DecodeError> {
     let what = bounds.what;
     // Formats people send that no decoder here reads, whatever their
     // Content-Type: named, with what to do (415), not "not an image".
@@ -121,6 +122,7 @@ pub(super) fn decode(bytes: &[u8], bounds: &Bounds, measure: Option<&mut u64>) -
             quarter_turn: quarter_turn(orientation),
             body_bytes: bytes.len() as u64,
             decoder_bytes,
+            jpeg: format == ImageFormat::Jpeg,
         };
         let need = header.peak_bytes(output);
         if need > MEMORY_BUDGET {
@@ -141,7 +143,7 @@ pub(super) fn decode(bytes: &[u8], bounds: &Bounds, measure: Option<&mut u64>) -
     check_complete(bytes, format).map_err(truncated)?;
     let mut img = DynamicImage::from_decoder(decoder).map_err(failed)?;
     img.apply_orientation(orientation);
-    Ok(Some(img))
+    Ok(Some((img, orientation != Orientation::NoTransforms)))
 }
 
 /// The detail of a refused truncated file (tests and clients match

@@ -2,6 +2,7 @@
 //! pixel is decoded, and the limits its decoder runs under.
 
 use super::encode::png_capacity;
+use super::recode::capacity;
 use super::OutputFormat;
 use image::{ImageFormat, Limits};
 
@@ -33,6 +34,9 @@ pub struct PhotoHeader {
     /// What the decoder holds beside its output while it decodes
     /// (`decoder_extra`).
     pub decoder_bytes: u64,
+    /// A JPEG: answered as JPEG, its output may be its own coefficients
+    /// (`recode`), reserved at about the upload's size.
+    pub jpeg: bool,
 }
 
 impl PhotoHeader {
@@ -64,7 +68,11 @@ impl PhotoHeader {
         let encoded = match output {
             None => 0,
             // The output buffer's first capacity: photos at quality 90 fit
-            // (~0.1–0.3 B/pixel); only noise-like images outgrow it.
+            // (~0.1–0.3 B/pixel); only noise-like images outgrow it. A JPEG
+            // upload's own coefficients are reserved at about its size
+            // (recode::capacity), and the pixel encoder's buffer is only
+            // made if that route does not apply.
+            Some(OutputFormat::Jpeg) if self.jpeg => (rgb / 8).max(capacity(self.body_bytes)),
             Some(OutputFormat::Jpeg) => rgb / 8,
             // Reserved whole (png_capacity), plus the compressor's state.
             Some(OutputFormat::Png) => png_capacity(rgb as usize) as u64 + (4 << 20),

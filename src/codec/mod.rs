@@ -5,18 +5,27 @@
 //! - `decode`: the decoders under those limits, and their errors;
 //! - `complete`: whether a file holds all of its image data (truncation),
 //!   from its structure alone;
-//! - `encode`: the result image.
+//! - `encode`: the result image, from its pixels;
+//! - `recode`: the result of a JPEG upload, from the upload's own DCT
+//!   coefficients, only the blocks drawn on coded afresh; reading it with
+//!   `baseline` (the frame and tables), `huffman` (entropy coding both ways)
+//!   and `fdct` (the forward DCT).
 
+mod baseline;
 mod complete;
 mod decode;
 mod encode;
+mod fdct;
 #[cfg(test)]
 mod fixtures;
+mod huffman;
 mod limits;
+mod recode;
 
 pub use complete::check_complete;
 pub use encode::encode;
 pub use limits::{PhotoHeader, MEMORY_BUDGET, METADATA_ALLOWANCE};
+pub use recode::Rect;
 
 use crate::error::ApiError;
 use decode::{decode, Bounds};
@@ -48,15 +57,42 @@ impl OutputFormat {
 /// Decode a photo to upright RGB, refusing it (413) if it would need more
 /// than `MEMORY_BUDGET` to decode and process for `output` (None: detect).
 pub fn decode_photo(bytes: &[u8], output: Option<OutputFormat>) -> Result<RgbImage, ApiError> {
+    Ok(decode_upload(bytes, output)?.image)
+}
+
+/// A photo decoded to upright RGB, and whether that turned or flipped it.
+pub struct Decoded {
+    pub image: RgbImage,
+    /// Its EXIF orientation was applied: its pixels are not the stored
+    /// ones, so its coefficients cannot be kept (`encode_result`).
+    pub reoriented: bool,
+}
+
+/// `decode_photo`, saying whether the pixels were turned.
+pub fn decode_upload(bytes: &[u8], output: Option<OutputFormat>) -> Result<Decoded, ApiError> {
     let bounds = Bounds { max_side: MAX_SIDE, max_pixels: MAX_PIXELS, what: "photo", budget: Some(output) };
-    let img = decode(bytes, &bounds, None).map_err(|e| e.into_api(ApiError::BadImage))?;
-    let img = img.expect("decoded when not measuring");
-    Ok(match img {
+    let decoded = decode(bytes, &bounds, None).map_err(|e| e.into_api(ApiError::BadImage))?;
+    let (img, reoriented) = decoded.expect("decoded when not measuring");
+    let image = match img {
         DynamicImage::ImageRgb8(rgb) => rgb,
         // Transparent areas of a PNG/WebP photo show as white, not black.
         img if img.color().has_alpha() => flatten_on_white(&img.into_rgba8()),
         img => img.into_rgb8(),
-    })
+    };
+    Ok(Decoded { image, reoriented })
+}
+
+/// Encode the result of `upload`, decoded (`decode_upload`) and drawn on
+/// within `changed`. A JPEG answered as JPEG keeps its own coefficients
+/// outside `changed` (`recode`) when its pixels were not turned and its
+/// coding is one the route reads; any other is encoded from its pixels.
+pub fn encode_result(upload: &[u8], decoded: &Decoded, changed: &[Rect], format: OutputFormat) -> Result<Vec<u8>, ApiError> {
+    if format == OutputFormat::Jpeg && !decoded.reoriented {
+        if let Ok(bytes) = recode::recode(upload, &decoded.image, changed) {
+            return Ok(bytes);
+        }
+    }
+    encode(&decoded.image, format)
 }
 
 /// What decoding and processing this photo for `output` needs at its peak,
@@ -75,7 +111,7 @@ pub fn decode_overlay(bytes: &[u8]) -> Result<RgbaImage, ApiError> {
     let side = MAX_OVERLAY_SIDE;
     let bounds = Bounds { max_side: side, max_pixels: side as u64 * side as u64, what: "overlay", budget: None };
     let img = decode(bytes, &bounds, None).map_err(|e| e.into_api(ApiError::BadOverlay))?;
-    Ok(img.expect("decoded when not measuring").into_rgba8())
+    Ok(img.expect("decoded when not measuring").0.into_rgba8())
 }
 
 /// What an uploaded overlay holds while it is used: its bytes, its decoded

@@ -1,0 +1,237 @@
+//! The DCT route: a JPEG upload answered as JPEG keeps its own quantized
+//! coefficients. One pass over its scan reads each block and writes it
+//! again, coding afresh (forward DCT, the upload's own quantization tables)
+//! only the blocks whose pixels the glasses touched. So the rest of the
+//! photo decodes exactly as the upload did (no generation loss), and the
+//! pixels are never encoded whole. The output is a plain baseline JPEG
+//! (JFIF, standard Huffman tables, no restart markers) carrying none of the
+//! upload's metadata. Only the scan's blocks are held at once, never all
+//! the coefficients.
+
+use super::baseline::{self, Frame};
+use super::fdct;
+use super::huffman::{standard, BitReader, BitWriter, Block, Encoder, Fault};
+use image::RgbImage;
+
+/// A part of the photo that was drawn on: x0, y0, x1, y1 (x1, y1 past its
+/// last pixel).
+pub type Rect = [u32; 4];
+
+/// What the output is reserved at: the upload with room to spare. Standard
+/// Huffman tables code a block in about the bits an upload's optimised ones
+/// do (a few per cent more), and the upload's metadata is dropped.
+pub(super) fn capacity(upload_len: u64) -> u64 {
+    upload_len + upload_len / 4 + (16 << 10)
+}
+
+/// The upload with the blocks under `changed` coded afresh from `img` (the
+/// upload's pixels, drawn on); a `Fault` when the route does not apply.
+pub(super) fn recode(upload: &[u8], img: &RgbImage, changed: &[Rect]) -> Result<Vec<u8>, Fault> {
+    let f = baseline::parse(upload)?;
+    if (f.width, f.height) != (img.width() as usize, img.height() as usize) {
+        return Err("the pixels are not the upload's size");
+    }
+    let (h_max, v_max) = (f.h_max(), f.v_max());
+    let (mcus_x, mcus_y) = (f.width.div_ceil(8 * h_max), f.height.div_ceil(8 * v_max));
+    let mut out = Vec::with_capacity(capacity(upload.len() as u64) as usize);
+    write_headers(&mut out, &f);
+    let tables: Vec<Encoder> = (0..4).map(|t| Encoder::new(&standard(t))).collect();
+    let mut writer = BitWriter::new(out);
+    let mut reader = BitReader::new(&upload[f.scan_start.min(upload.len())..]);
+    let (mut pred_in, mut pred_out) = ([0i32; 3], [0i32; 3]);
+    let mut block: Block = [0; 64];
+    let mut mcu = 0;
+    for my in 0..mcus_y {
+        for mx in 0..mcus_x {
+            if f.restart_interval > 0 && mcu > 0 && mcu % f.restart_interval == 0 {
+                reader.restart()?;
+                pred_in = [0; 3];
+            }
+            mcu += 1;
+            for (ci, c) in f.components.iter().enumerate() {
+                let (dc, ac) = (f.dc[c.dc].as_ref().expect("checked"), f.ac[c.ac].as_ref().expect("checked"));
+                let (dc_out, ac_out) = if ci == 0 { (&tables[0], &tables[1]) } else { (&tables[2], &tables[3]) };
+                // Pixels a sample of this component covers, each way.
+                let (sx, sy) = (h_max / c.h, v_max / c.v);
+                for by in 0..c.v {
+                    for bx in 0..c.h {
+                        reader.block(dc, ac, &mut pred_in[ci], &mut block)?;
+                        let (gx, gy) = (mx * c.h + bx, my * c.v + by);
+                        let (x0, y0) = ((gx * 8 * sx) as u32, (gy * 8 * sy) as u32);
+                        let (x1, y1) = (x0 + 8 * sx as u32, y0 + 8 * sy as u32);
+                        if changed.iter().any(|r| r[0] < x1 && x0 < r[2] && r[1] < y1 && y0 < r[3]) {
+                            let quant = f.quant[c.tq].as_ref().expect("checked");
+                            block = fdct::forward(&samples(img, ci, x0, y0, sx, sy), quant);
+                        }
+                        writer.block(dc_out, ac_out, &mut pred_out[ci], &block)?;
+                    }
+                }
+            }
+        }
+    }
+    reader.check_not_overrun()?;
+    let mut out = writer.finish();
+    out.extend_from_slice(&[0xFF, 0xD9]);
+    Ok(out)
+}
+
+/// One block of component `ci` (0 Y, 1 Cb, 2 Cr, JFIF's conversion) from
+/// the pixels at `x0, y0`, each sample the mean of `sx × sy` pixels; past
+/// the photo's edge, its last row and column repeat.
+fn samples(img: &RgbImage, ci: usize, x0: u32, y0: u32, sx: usize, sy: usize) -> [f32; 64] {
+    let (w, h) = (img.width() - 1, img.height() - 1);
+    let weights: [f32; 3] = match ci {
+        0 => [0.299, 0.587, 0.114],
+        1 => [-0.168_736, -0.331_264, 0.5],
+        _ => [0.5, -0.418_688, -0.081_312],
+    };
+    let offset = if ci == 0 { 0.0 } else { 128.0 };
+    let area = (sx * sy) as f32;
+    std::array::from_fn(|k| {
+        let (i, j) = ((k % 8) as u32, (k / 8) as u32);
+        let mut sum = 0.0;
+        for dy in 0..sy as u32 {
+            for dx in 0..sx as u32 {
+                let x = (x0 + i * sx as u32 + dx).min(w);
+                let y = (y0 + j * sy as u32 + dy).min(h);
+                let p = img.get_pixel(x, y).0;
+                sum += weights[0] * p[0] as f32 + weights[1] * p[1] as f32 + weights[2] * p[2] as f32;
+            }
+        }
+        sum / area + offset
+    })
+}
+
+/// SOI, JFIF (as the pixel encoder writes it), the upload's quantization
+/// tables, the frame, the standard Huffman tables and the scan header.
+fn write_headers(out: &mut Vec<u8>, f: &Frame) {
+    let segment = |out: &mut Vec<u8>, marker: u8, body: &[u8]| {
+        out.extend_from_slice(&[0xFF, marker]);
+        out.extend_from_slice(&((body.len() + 2) as u16).to_be_bytes());
+        out.extend_from_slice(body);
+    };
+    out.extend_from_slice(&[0xFF, 0xD8]);
+    segment(out, 0xE0, b"JFIF\0\x01\x02\0\0\x01\0\x01\0\0");
+    for (id, q) in f.quant.iter().enumerate() {
+        if let Some(q) = q.filter(|_| f.components.iter().any(|c| c.tq == id)) {
+            let mut body = vec![id as u8];
+            body.extend(q.iter().map(|&v| v as u8));
+            segment(out, 0xDB, &body);
+        }
+    }
+    let mut sof = vec![8];
+    sof.extend_from_slice(&(f.height as u16).to_be_bytes());
+    sof.extend_from_slice(&(f.width as u16).to_be_bytes());
+    sof.push(f.components.len() as u8);
+    for c in &f.components {
+        sof.extend_from_slice(&[c.id, (c.h << 4 | c.v) as u8, c.tq as u8]);
+    }
+    segment(out, 0xC0, &sof);
+    for (t, class_id) in [(0, 0x00), (1, 0x10), (2, 0x01), (3, 0x11)] {
+        let spec = standard(t);
+        let mut body = vec![class_id];
+        body.extend_from_slice(&spec.counts);
+        body.extend_from_slice(&spec.symbols);
+        segment(out, 0xC4, &body);
+    }
+    let mut sos = vec![f.components.len() as u8];
+    for (ci, c) in f.components.iter().enumerate() {
+        sos.extend_from_slice(&[c.id, if ci == 0 { 0x00 } else { 0x11 }]);
+    }
+    sos.extend_from_slice(&[0, 63, 0]);
+    segment(out, 0xDA, &sos);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::*;
+    use super::*;
+
+    fn jpeg_of(img: &RgbImage, sampling: jpeg_encoder::SamplingFactor, restarts: u16) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut encoder = jpeg_encoder::Encoder::new(&mut out, 85);
+        encoder.set_sampling_factor(sampling);
+        encoder.set_restart_interval(restarts);
+        encoder.encode(img.as_raw(), img.width() as u16, img.height() as u16, jpeg_encoder::ColorType::Rgb).unwrap();
+        out
+    }
+
+    /// Detail everywhere (so every block has AC coefficients), any size.
+    fn texture(w: u32, h: u32) -> RgbImage {
+        RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 7 + y * 3) as u8, (x * y % 251) as u8, (255 - (5 * y) % 256) as u8]))
+    }
+
+    fn decoded(bytes: &[u8]) -> RgbImage {
+        image::load_from_memory(bytes).unwrap().into_rgb8()
+    }
+
+    /// Drawn on in `rect`, the output is the drawing there (to within the
+    /// upload's quantization) and the upload exactly away from it: outside
+    /// the blocks coded afresh and the chroma samples beside them.
+    #[test]
+    fn only_the_blocks_drawn_on_change() {
+        use jpeg_encoder::SamplingFactor as S;
+        for (sampling, restarts) in [(S::F_2_2, 0), (S::F_1_1, 0), (S::F_2_1, 3), (S::F_1_2, 1), (S::F_2_2, 7)] {
+            let upload = jpeg_of(&texture(203, 117), sampling, restarts);
+            let mut img = decoded(&upload);
+            let before = img.clone();
+            // Unchanged, it decodes to the very pixels of the upload.
+            assert_eq!(decoded(&recode(&upload, &img, &[]).unwrap()), before, "{sampling:?}");
+            let rect = [37, 21, 90, 60];
+            for y in rect[1]..rect[3] {
+                for x in rect[0]..rect[2] {
+                    img.put_pixel(x, y, image::Rgb([10, 10, 10]));
+                }
+            }
+            let out = decoded(&recode(&upload, &img, &[rect]).unwrap());
+            let near = |x: u32, y: u32| x + 18 > rect[0] && x < rect[2] + 18 && y + 18 > rect[1] && y < rect[3] + 18;
+            let (mut inside, mut err) = (0, 0);
+            for (x, y, p) in out.enumerate_pixels() {
+                if !near(x, y) {
+                    assert_eq!(p, before.get_pixel(x, y), "{sampling:?} restarts {restarts} at {x},{y}");
+                } else if x >= rect[0] && x < rect[2] && y >= rect[1] && y < rect[3] {
+                    // Ringing at the hard edge, as any JPEG of it has.
+                    assert!(p.0.iter().all(|&c| c < 90), "{sampling:?} at {x},{y}: {p:?}");
+                    inside += 3;
+                    err += p.0.iter().map(|&c| (c as i32 - 10).unsigned_abs()).sum::<u32>();
+                }
+            }
+            assert!(err / inside < 6, "{sampling:?}: mean error {} inside", err / inside);
+        }
+    }
+
+    /// The output is JFIF, the upload's tables, frame and scan: its EXIF and
+    /// other segments are not carried over.
+    #[test]
+    fn the_upload_s_metadata_is_not_carried_over() {
+        let upload = jpeg(false, 0, true); // an APP1 "Exif" segment
+        assert!(upload.windows(4).any(|w| w == b"Exif"));
+        let out = recode(&upload, &decoded(&upload), &[]).unwrap();
+        assert!(!out.windows(4).any(|w| w == b"Exif"));
+        let mut i = 2;
+        let mut markers = vec![];
+        while out[i + 1] != 0xDA {
+            markers.push(out[i + 1]);
+            i += 2 + u16::from_be_bytes([out[i + 2], out[i + 3]]) as usize;
+        }
+        assert_eq!(markers, [0xE0, 0xDB, 0xDB, 0xC0, 0xC4, 0xC4, 0xC4, 0xC4]);
+        assert!(out.ends_with(&[0xFF, 0xD9]));
+    }
+
+    /// What the route does not read is a fault (the pixel encoder then
+    /// answers): progressive, grey, cut short, another size, not a JPEG.
+    #[test]
+    fn what_the_route_does_not_read_is_refused() {
+        let img = decoded(&jpeg(false, 0, false));
+        assert!(recode(&jpeg(true, 0, false), &img, &[]).is_err());
+        let grey = encoded(&image::DynamicImage::ImageLuma8(image::GrayImage::new(64, 48)), image::ImageFormat::Jpeg);
+        assert_eq!(recode(&grey, &img, &[]).unwrap_err(), "not three components");
+        let whole = jpeg(false, 2, false);
+        for cut in [whole.len() - 2, whole.len() * 2 / 3, whole.len() / 2, 200] {
+            assert!(recode(&whole[..cut], &img, &[]).is_err() || cut == whole.len() - 2, "cut at {cut}");
+        }
+        assert_eq!(recode(&whole, &RgbImage::new(63, 48), &[]).unwrap_err(), "the pixels are not the upload's size");
+        assert!(recode(b"\xFF\xD8\xFF", &img, &[]).is_err());
+        assert!(recode(&png(&image::DynamicImage::ImageRgb8(img.clone())), &img, &[]).is_err());
+    }
+}
