@@ -61,8 +61,8 @@ fn premultiply(mut img: RgbaImage) -> RgbaImage {
 
 /// Draw `overlay` on `photo` with its eye points on `left_eye`/`right_eye`
 /// (photo pixels). Parts outside the photo are clipped. Returns the box of
-/// pixels it may have changed (x0, y0, x1, y1; none outside it), so that the
-/// encoder can keep the rest as it was.
+/// the pixels it drew on (x0, y0, x1, y1, none outside it; None: none), so
+/// that the encoder can keep the rest as it was.
 pub fn draw(photo: &mut RgbImage, overlay: &Overlay, left_eye: (f32, f32), right_eye: (f32, f32)) -> Option<[u32; 4]> {
     let (dx, dy) = (right_eye.0 - left_eye.0, right_eye.1 - left_eye.1);
     let (odx, ody) = (overlay.right.0 - overlay.left.0, overlay.right.1 - overlay.left.1);
@@ -103,6 +103,8 @@ pub fn draw(photo: &mut RgbImage, overlay: &Overlay, left_eye: (f32, f32), right
         return None;
     }
     let inv = 1.0 / scale;
+    // The box of pixels written: the overlay's transparent margins are not.
+    let mut touched = [u32::MAX, u32::MAX, 0, 0];
     for y in min_y as u32..max_y as u32 {
         for x in min_x as u32..max_x as u32 {
             let (px, py) = (x as f32 + 0.5 - left_eye.0, y as f32 + 0.5 - left_eye.1);
@@ -112,6 +114,7 @@ pub fn draw(photo: &mut RgbImage, overlay: &Overlay, left_eye: (f32, f32), right
             if s[3] <= 0.0 {
                 continue;
             }
+            touched = [touched[0].min(x), touched[1].min(y), touched[2].max(x + 1), touched[3].max(y + 1)];
             let d = photo.get_pixel_mut(x, y);
             for c in 0..3 {
                 let v = s[c] + d[c] as f32 * (1.0 - s[3] / 255.0);
@@ -119,7 +122,7 @@ pub fn draw(photo: &mut RgbImage, overlay: &Overlay, left_eye: (f32, f32), right
             }
         }
     }
-    Some([min_x as u32, min_y as u32, max_x as u32, max_y as u32])
+    (touched[0] < touched[2]).then_some(touched)
 }
 
 /// Bilinear sample of a premultiplied image; outside is transparent.
@@ -286,6 +289,28 @@ mod tests {
         assert!(photo.get_pixel(250, 150)[0] < 120);
         assert_eq!(photo.get_pixel(5, 5).0, [240, 240, 240]);
         assert_eq!(photo.get_pixel(200, 280).0, [240, 240, 240]);
+    }
+
+    /// The box `draw` returns holds every pixel it changed (the encoder
+    /// keeps the upload's coefficients outside it), and not the overlay's
+    /// transparent margins.
+    #[test]
+    fn the_box_returned_holds_every_changed_pixel() {
+        for (style, l, r) in [("classic", (150.0, 150.0), (250.0, 170.0)), ("aviator", (-10.0, 5.0), (30.0, 0.0)), ("round", (120.0, 60.0), (160.0, 240.0))] {
+            let before = RgbImage::from_fn(400, 300, |x, y| image::Rgb([(x % 200) as u8 + 20, (y % 200) as u8 + 20, 128]));
+            let mut photo = before.clone();
+            let b = draw(&mut photo, builtin(style).unwrap(), l, r).unwrap();
+            for (x, y, p) in photo.enumerate_pixels() {
+                if p != before.get_pixel(x, y) {
+                    assert!(x >= b[0] && x < b[2] && y >= b[1] && y < b[3], "{style}: {x},{y} outside {b:?}");
+                }
+            }
+            let (w, h) = builtin(style).unwrap().size();
+            let scale = ((r.0 - l.0) as f32).hypot(r.1 - l.1) / (0.5 * w as f32);
+            assert!(((b[3] - b[1]) as f32) < scale * w.max(h) as f32, "{style}: {b:?}");
+        }
+        let mut photo = RgbImage::new(50, 40);
+        assert_eq!(draw(&mut photo, builtin("classic").unwrap(), (1e9, 5.0), (f32::NAN, 0.0)), None);
     }
 
     #[test]

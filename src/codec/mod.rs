@@ -82,6 +82,12 @@ pub fn decode_upload(bytes: &[u8], output: Option<OutputFormat>) -> Result<Decod
     Ok(Decoded { image, reoriented })
 }
 
+/// Whether the DCT route reads this upload's coding, and if not, why not
+/// (an upload turned by its EXIF orientation also takes the pixel path).
+pub fn keeps_coefficients(upload: &[u8]) -> Result<(), &'static str> {
+    baseline::parse(upload).map(|_| ())
+}
+
 /// Encode the result of `upload`, decoded (`decode_upload`) and drawn on
 /// within `changed`. A JPEG answered as JPEG keeps its own coefficients
 /// outside `changed` (`recode`) when its pixels were not turned and its

@@ -6,7 +6,8 @@
 //! - `memory`: the pre-decode memory estimate against what is allocated;
 //!   the memory fuzz corpus replayed under the counting allocator;
 //! - `fuzz_regressions`: the fuzz seeds and found crashes, replayed;
-//! - `truncation`: the truncated-upload check on every photo in ../shared.
+//! - `truncation`: the truncated-upload check on every photo in ../shared;
+//! - `output_quality`: outside the glasses, a JPEG's output is its upload.
 
 #[path = "../../fuzz/checks.rs"]
 mod checks;
@@ -21,4 +22,5 @@ mod engine;
 mod fuzz_regressions;
 mod memory;
 mod models;
+mod output_quality;
 mod truncation;
