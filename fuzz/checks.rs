@@ -108,6 +108,17 @@ pub fn decode(data: &[u8]) {
         }
         Err(err) => expect_error(&err, &["bad_image", "image_too_large", "unsupported_media_type"]),
     }
+    // The DCT route (a JPEG answered as JPEG keeps its own coefficients
+    // away from what was drawn; any other photo takes the pixel encoder),
+    // reached here without a cat: a box drawn on, and the answer must be an
+    // image of the photo's size that decodes.
+    if let Ok(photo) = codec::decode_upload(data, Some(OutputFormat::Jpeg)) {
+        let (w, h) = photo.image.dimensions();
+        let drawn = [w / 4, h / 4, w / 2 + 1, h / 2 + 1];
+        let out = codec::encode_result(data, &photo, &[drawn], OutputFormat::Jpeg).expect("a decoded photo encodes");
+        let back = codec::decode_photo(&out, None).expect("the answer decodes");
+        assert_eq!(back.dimensions(), (w, h));
+    }
     match codec::decode_overlay(data) {
         Ok(img) => {
             let (w, h) = img.dimensions();

@@ -1,0 +1,35 @@
+//! The JPEG answer's two routes, timed natively on one photo: the pixel
+//! encoder (`codec::encode`, quality 90, the whole photo) against the DCT
+//! route (`codec::encode_result`: the upload's coefficients, only the
+//! blocks under the glasses coded afresh). The glasses are drawn once, as
+//! for a cat whose eyes are a tenth of the photo's width apart, mid-photo.
+//!
+//!     cargo run --release --example encode_routes -- PHOTO.jpg [RUNS]
+use edgecat::codec::{self, OutputFormat};
+use edgecat::overlay;
+use web_time::Instant;
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let path = args.next().expect("usage: encode_routes PHOTO.jpg [RUNS]");
+    let runs: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(20);
+    let upload = std::fs::read(&path).expect("the photo");
+    let mut photo = codec::decode_upload(&upload, Some(OutputFormat::Jpeg)).expect("it decodes");
+    let (w, h) = (photo.image.width() as f32, photo.image.height() as f32);
+    let glasses = overlay::builtin(overlay::DEFAULT_STYLE).unwrap();
+    let drawn = overlay::draw(&mut photo.image, glasses, (0.45 * w, 0.4 * h), (0.55 * w, 0.4 * h)).expect("on the photo");
+    println!("{path}: {w}×{h}, {} bytes, DCT route: {:?}; glasses {drawn:?}", upload.len(), codec::keeps_coefficients(&upload));
+    let time = |name: &str, f: &dyn Fn() -> Vec<u8>| {
+        let mut ms: Vec<f64> = (0..runs)
+            .map(|_| {
+                let start = Instant::now();
+                std::hint::black_box(f());
+                start.elapsed().as_secs_f64() * 1e3
+            })
+            .collect();
+        ms.sort_by(f64::total_cmp);
+        println!("{name:12} median {:.2} ms (min {:.2}), {} bytes", ms[runs / 2], ms[0], f().len());
+    };
+    time("pixels q90", &|| codec::encode(&photo.image, OutputFormat::Jpeg).unwrap());
+    time("DCT route", &|| codec::encode_result(&upload, &photo, &[drawn], OutputFormat::Jpeg).unwrap());
+}
