@@ -24,8 +24,10 @@ pub(super) struct Frame {
     pub components: Vec<Component>,
     /// Tables by index, in zigzag order, as DQT stores them (8-bit only).
     pub quant: [Option<[u16; 64]>; 4],
-    pub dc: [Option<Decoder>; 4],
-    pub ac: [Option<Decoder>; 4],
+    /// The Huffman tables by index, to decode with, and as DHT gave them
+    /// (the output reuses them when it can, so that blocks copy as bits).
+    pub dc: [Option<(Decoder, Spec)>; 4],
+    pub ac: [Option<(Decoder, Spec)>; 4],
     pub restart_interval: usize,
     /// Where the scan's entropy-coded data starts.
     pub scan_start: usize,
@@ -51,7 +53,7 @@ pub(super) fn parse(b: &[u8]) -> Result<Frame, Fault> {
     }
     let mut frame: Option<(usize, usize, Vec<Component>)> = None;
     let mut quant = [None; 4];
-    let (mut dc, mut ac): ([Option<Decoder>; 4], [Option<Decoder>; 4]) = Default::default();
+    let (mut dc, mut ac): ([Option<(Decoder, Spec)>; 4], [Option<(Decoder, Spec)>; 4]) = Default::default();
     let mut restart_interval = 0;
     let mut adobe_transform = None;
     let mut i = 2;
@@ -108,7 +110,8 @@ pub(super) fn parse(b: &[u8]) -> Result<Frame, Fault> {
                     if class > 1 || id > 3 || n > 256 {
                         return Err("a bad Huffman table");
                     }
-                    let table = Some(Decoder::new(&Spec { counts, symbols })?);
+                    let spec = Spec { counts, symbols };
+                    let table = Some((Decoder::new(&spec)?, spec));
                     if class == 0 {
                         dc[id] = table;
                     } else {

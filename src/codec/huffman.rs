@@ -83,65 +83,53 @@ impl Decoder {
     }
 }
 
-/// Reads an entropy-coded segment: bits MSB first, 0xFF 0x00 unstuffed, and
-/// stops at a marker. Past a marker (or the end) it reads zeros, counted, so
-/// that a scan that needs them is found out (`check_not_overrun`).
+/// Reads entropy-coded data already unstuffed (`unstuff`): bits MSB first.
+/// Past the end it reads zeros, counted, so that a scan that needs them is
+/// found out (`check_within`).
 pub(super) struct BitReader<'a> {
     data: &'a [u8],
     pos: usize,
     acc: u64,
     bits: u32,
-    /// The marker found (its byte), and where the data resumes after it.
-    marker: Option<(u8, usize)>,
-    padding: u32,
+    padding: u64,
 }
 
 impl<'a> BitReader<'a> {
     pub fn new(data: &'a [u8]) -> BitReader<'a> {
-        BitReader { data, pos: 0, acc: 0, bits: 0, marker: None, padding: 0 }
+        BitReader { data, pos: 0, acc: 0, bits: 0, padding: 0 }
     }
 
     fn fill(&mut self) {
+        if let Some(chunk) = self.data.get(self.pos..self.pos + 8) {
+            // Eight bytes at once: the bits past the whole bytes taken are
+            // the next ones, ORed again identically by the next fill.
+            let word = u64::from_be_bytes(chunk.try_into().expect("8 bytes"));
+            self.acc |= word >> self.bits;
+            let taken = (63 - self.bits) / 8;
+            self.pos += taken as usize;
+            self.bits += taken * 8;
+            return;
+        }
         while self.bits <= 56 {
-            let byte = if self.marker.is_some() {
-                self.padding += 8;
-                0
-            } else {
-                match self.data.get(self.pos) {
-                    None => {
-                        self.marker = Some((0xD9, self.pos));
-                        continue;
-                    }
-                    Some(&0xFF) => {
-                        // Fill bytes (0xFF…) may precede a marker.
-                        let mut next = self.pos + 1;
-                        while self.data.get(next) == Some(&0xFF) {
-                            next += 1;
-                        }
-                        match self.data.get(next) {
-                            Some(0) if next == self.pos + 1 => {
-                                self.pos += 2;
-                                0xFF
-                            }
-                            Some(&m) => {
-                                self.marker = Some((m, next + 1));
-                                continue;
-                            }
-                            None => {
-                                self.marker = Some((0xD9, next));
-                                continue;
-                            }
-                        }
-                    }
-                    Some(&b) => {
-                        self.pos += 1;
-                        b
-                    }
+            let byte = match self.data.get(self.pos) {
+                Some(&b) => {
+                    self.pos += 1;
+                    b
+                }
+                None => {
+                    self.padding += 8;
+                    0
                 }
             };
             self.acc |= (byte as u64) << (56 - self.bits);
             self.bits += 8;
         }
+    }
+
+    /// Where the next bit is, from the data's start (zeros past the end
+    /// counted as if they were there).
+    pub fn bit_pos(&self) -> u64 {
+        self.pos as u64 * 8 + self.padding - self.bits as u64
     }
 
     #[inline]
@@ -234,36 +222,49 @@ impl<'a> BitReader<'a> {
         Ok(())
     }
 
-    /// Whether the scan so far was read from its own data, not from the
-    /// zeros past a marker (a scan cut short).
-    pub fn check_not_overrun(&self) -> Result<(), Fault> {
-        if self.padding > self.bits {
+    /// Whether what was read lies before `end` (a byte offset: the end of
+    /// the data or of its restart interval), not past it.
+    pub fn check_within(&self, end: usize) -> Result<(), Fault> {
+        if self.bit_pos() > end as u64 * 8 {
             return Err("the entropy-coded data ends early");
         }
         Ok(())
     }
 
-    /// At a restart interval's end: its marker (RST0–7) must come next;
-    /// the reader starts afresh after it.
-    pub fn restart(&mut self) -> Result<(), Fault> {
-        self.check_not_overrun()?;
-        let (m, resume) = match self.marker {
-            Some(found) => found,
-            None => {
-                // The marker is still ahead: only the bits already read may
-                // lie before it.
-                match self.data.get(self.pos..self.pos + 2) {
-                    Some(&[0xFF, m]) => (m, self.pos + 2),
-                    _ => return Err("a restart marker is missing"),
-                }
-            }
-        };
-        if !(0xD0..=0xD7).contains(&m) {
-            return Err("a restart marker is missing");
-        }
-        *self = BitReader { data: self.data, pos: resume, acc: 0, bits: 0, marker: None, padding: 0 };
+    /// Starts afresh at `start`, the byte a restart interval begins at.
+    pub fn restart(&mut self, start: usize) -> Result<(), Fault> {
+        self.check_within(start)?;
+        *self = BitReader { data: self.data, pos: start, acc: 0, bits: 0, padding: 0 };
         Ok(())
     }
+}
+
+/// A scan's entropy-coded data unstuffed (0xFF 0x00 → 0xFF), up to the
+/// first marker that is not a restart, and where each restart interval
+/// after the first starts in it.
+pub(super) fn unstuff(scan: &[u8]) -> (Vec<u8>, Vec<usize>) {
+    let mut out = Vec::with_capacity(scan.len());
+    let mut starts = Vec::new();
+    let mut i = 0;
+    while i < scan.len() {
+        let Some(k) = scan[i..].iter().position(|&b| b == 0xFF) else {
+            out.extend_from_slice(&scan[i..]);
+            break;
+        };
+        out.extend_from_slice(&scan[i..i + k]);
+        i += k;
+        let mut j = i + 1;
+        while scan.get(j) == Some(&0xFF) {
+            j += 1;
+        }
+        match scan.get(j) {
+            Some(0) if j == i + 1 => out.push(0xFF),
+            Some(0xD0..=0xD7) => starts.push(out.len()),
+            _ => break,
+        }
+        i = j + 1;
+    }
+    (out, starts)
 }
 
 /// The standard tables (ITU T.81 Annex K.3), which code every baseline
@@ -365,6 +366,25 @@ impl BitWriter {
         Ok(())
     }
 
+    /// Bits `from..to` of `src` (unstuffed data), as they are: blocks
+    /// copied without decoding them again.
+    pub fn copy(&mut self, src: &[u8], from: u64, to: u64) {
+        let mut at = from;
+        while at < to {
+            let n = (to - at).min(32) as u32;
+            let byte = (at / 8) as usize;
+            let mut word = [0u8; 8];
+            // Past the end (a scan cut short, refused after) reads zeros.
+            if let Some(bytes) = src.get(byte..) {
+                let avail = bytes.len().min(8);
+                word[..avail].copy_from_slice(&bytes[..avail]);
+            }
+            let v = (u64::from_be_bytes(word) << (at % 8)) >> (64 - n);
+            self.put(v as u32, n);
+            at += n as u64;
+        }
+    }
+
     /// The last byte, padded with 1 bits.
     pub fn finish(mut self) -> Vec<u8> {
         if self.bits > 0 {
@@ -432,21 +452,46 @@ mod tests {
         for b in &blocks {
             w.block(&dc, &ac, &mut pred, b).unwrap();
         }
-        let data = w.finish();
+        let stuffed = w.finish();
+        let (data, restarts) = unstuff(&stuffed);
+        assert!(restarts.is_empty() && data.len() < stuffed.len(), "the 0xFF bytes were stuffed");
         let (dc, ac) = (Decoder::new(&standard(0)).unwrap(), Decoder::new(&standard(1)).unwrap());
         let mut r = BitReader::new(&data);
+        let mut pred = 0;
+        let mut ends = vec![];
+        for b in &blocks {
+            let mut out = [0; 64];
+            r.block(&dc, &ac, &mut pred, &mut out).unwrap();
+            assert_eq!(&out, b);
+            ends.push(r.bit_pos());
+        }
+        r.check_within(data.len()).unwrap();
+        // Copied as bits, the blocks after the first read back the same.
+        let mut w = BitWriter::new(Vec::new());
+        w.block(&Encoder::new(&standard(0)), &Encoder::new(&standard(1)), &mut 0, &blocks[0]).unwrap();
+        w.copy(&data, ends[0], ends[3]);
+        let (copied, _) = unstuff(&w.finish());
+        let mut r = BitReader::new(&copied);
         let mut pred = 0;
         for b in &blocks {
             let mut out = [0; 64];
             r.block(&dc, &ac, &mut pred, &mut out).unwrap();
             assert_eq!(&out, b);
         }
-        r.check_not_overrun().unwrap();
         // Cut short, the reader says so rather than reading zeros as data.
-        let mut r = BitReader::new(&data[..data.len() / 2]);
+        let cut = &data[..data.len() / 2];
+        let mut r = BitReader::new(cut);
         let mut pred = 0;
         let read = blocks.iter().try_for_each(|_| r.block(&dc, &ac, &mut pred, &mut [0; 64]));
-        assert!(read.is_err() || r.check_not_overrun().is_err());
+        assert!(read.is_err() || r.check_within(cut.len()).is_err());
+    }
+
+    /// Unstuffing ends at a marker other than a restart, and says where
+    /// each restart interval starts.
+    #[test]
+    fn unstuffing_finds_the_restart_intervals() {
+        let scan = [1, 0xFF, 0, 2, 0xFF, 0xD0, 3, 0xFF, 0xFF, 0xD1, 4, 0xFF, 0xD9, 5];
+        assert_eq!(unstuff(&scan), (vec![1, 0xFF, 2, 3, 4], vec![3, 4]));
     }
 
     #[test]

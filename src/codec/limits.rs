@@ -2,7 +2,7 @@
 //! pixel is decoded, and the limits its decoder runs under.
 
 use super::encode::png_capacity;
-use super::recode::capacity;
+use super::recode::held;
 use super::OutputFormat;
 use image::{ImageFormat, Limits};
 
@@ -69,10 +69,10 @@ impl PhotoHeader {
             None => 0,
             // The output buffer's first capacity: photos at quality 90 fit
             // (~0.1–0.3 B/pixel); only noise-like images outgrow it. A JPEG
-            // upload's own coefficients are reserved at about its size
-            // (recode::capacity), and the pixel encoder's buffer is only
-            // made if that route does not apply.
-            Some(OutputFormat::Jpeg) if self.jpeg => (rgb / 8).max(capacity(self.body_bytes)),
+            // upload's own coefficients are reserved at about its size, with
+            // its scan unstuffed beside them (recode::held); the pixel
+            // encoder's buffer is only made if that route does not apply.
+            Some(OutputFormat::Jpeg) if self.jpeg => (rgb / 8).max(held(self.body_bytes)),
             Some(OutputFormat::Jpeg) => rgb / 8,
             // Reserved whole (png_capacity), plus the compressor's state.
             Some(OutputFormat::Png) => png_capacity(rgb as usize) as u64 + (4 << 20),

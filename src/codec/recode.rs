@@ -1,27 +1,36 @@
 //! The DCT route: a JPEG upload answered as JPEG keeps its own quantized
-//! coefficients. One pass over its scan reads each block and writes it
-//! again, coding afresh (forward DCT, the upload's own quantization tables)
-//! only the blocks whose pixels the glasses touched. So the rest of the
-//! photo decodes exactly as the upload did (no generation loss), and the
-//! pixels are never encoded whole. The output is a plain baseline JPEG
-//! (JFIF, standard Huffman tables, no restart markers) carrying none of the
-//! upload's metadata. Only the scan's blocks are held at once, never all
-//! the coefficients.
+//! coefficients. One pass over its scan reads each block; the MCUs the
+//! glasses touch are written again, their blocks under the glasses coded
+//! afresh from the pixels (forward DCT, the upload's own quantization
+//! tables), and the MCUs between are copied as the bits they are (the
+//! output keeps the upload's Huffman tables; the first MCU after a coded
+//! one is coded again, for its DC predictions). So the rest of the photo
+//! decodes exactly as the upload did (no generation loss), and the pixels
+//! are never encoded whole. An upload whose tables lack a code the fresh
+//! blocks need is written with the standard tables, every block coded
+//! again. The output is a plain baseline JPEG (JFIF, no restart markers)
+//! carrying none of the upload's metadata.
 
 use super::baseline::{self, Frame};
 use super::fdct;
-use super::huffman::{standard, BitReader, BitWriter, Block, Encoder, Fault};
+use super::huffman::{standard, unstuff, BitReader, BitWriter, Block, Encoder, Fault, Spec};
 use image::RgbImage;
 
 /// A part of the photo that was drawn on: x0, y0, x1, y1 (x1, y1 past its
 /// last pixel).
 pub type Rect = [u32; 4];
 
-/// What the output is reserved at: the upload with room to spare. Standard
-/// Huffman tables code a block in about the bits an upload's optimised ones
-/// do (a few per cent more), and the upload's metadata is dropped.
+/// What the output is reserved at: the upload with room to spare (the
+/// upload's metadata is dropped; with the standard tables a block takes
+/// about the bits an upload's optimised ones give it, a few per cent more).
 pub(super) fn capacity(upload_len: u64) -> u64 {
     upload_len + upload_len / 4 + (16 << 10)
+}
+
+/// What the route holds besides the pixels: the output and the upload's
+/// scan unstuffed (at most its size).
+pub(super) fn held(upload_len: u64) -> u64 {
+    capacity(upload_len) + upload_len
 }
 
 /// The upload with the blocks under `changed` coded afresh from `img` (the
@@ -31,48 +40,148 @@ pub(super) fn recode(upload: &[u8], img: &RgbImage, changed: &[Rect]) -> Result<
     if (f.width, f.height) != (img.width() as usize, img.height() as usize) {
         return Err("the pixels are not the upload's size");
     }
-    let (h_max, v_max) = (f.h_max(), f.v_max());
-    let (mcus_x, mcus_y) = (f.width.div_ceil(8 * h_max), f.height.div_ceil(8 * v_max));
-    let mut out = Vec::with_capacity(capacity(upload.len() as u64) as usize);
-    write_headers(&mut out, &f);
-    let tables: Vec<Encoder> = (0..4).map(|t| Encoder::new(&standard(t))).collect();
-    let mut writer = BitWriter::new(out);
-    let mut reader = BitReader::new(&upload[f.scan_start.min(upload.len())..]);
-    let (mut pred_in, mut pred_out) = ([0i32; 3], [0i32; 3]);
-    let mut block: Block = [0; 64];
-    let mut mcu = 0;
-    for my in 0..mcus_y {
-        for mx in 0..mcus_x {
-            if f.restart_interval > 0 && mcu > 0 && mcu % f.restart_interval == 0 {
-                reader.restart()?;
-                pred_in = [0; 3];
-            }
-            mcu += 1;
-            for (ci, c) in f.components.iter().enumerate() {
-                let (dc, ac) = (f.dc[c.dc].as_ref().expect("checked"), f.ac[c.ac].as_ref().expect("checked"));
-                let (dc_out, ac_out) = if ci == 0 { (&tables[0], &tables[1]) } else { (&tables[2], &tables[3]) };
-                // Pixels a sample of this component covers, each way.
-                let (sx, sy) = (h_max / c.h, v_max / c.v);
-                for by in 0..c.v {
-                    for bx in 0..c.h {
-                        reader.block(dc, ac, &mut pred_in[ci], &mut block)?;
-                        let (gx, gy) = (mx * c.h + bx, my * c.v + by);
-                        let (x0, y0) = ((gx * 8 * sx) as u32, (gy * 8 * sy) as u32);
-                        let (x1, y1) = (x0 + 8 * sx as u32, y0 + 8 * sy as u32);
-                        if changed.iter().any(|r| r[0] < x1 && x0 < r[2] && r[1] < y1 && y0 < r[3]) {
-                            let quant = f.quant[c.tq].as_ref().expect("checked");
-                            block = fdct::forward(&samples(img, ci, x0, y0, sx, sy), quant);
-                        }
-                        writer.block(dc_out, ac_out, &mut pred_out[ci], &block)?;
+    let (data, restarts) = unstuff(&upload[f.scan_start.min(upload.len())..]);
+    if f.restart_interval == 0 && !restarts.is_empty() {
+        return Err("restart markers without an interval");
+    }
+    let scan = Scan { f: &f, data: &data, restarts: &restarts, img, changed, capacity: capacity(upload.len() as u64) as usize };
+    // Baseline allows tables 0 and 1 only.
+    let own = f.components.iter().all(|c| c.dc < 2 && c.ac < 2);
+    match own.then(|| scan.write(true)) {
+        Some(Ok(out)) => Ok(out),
+        _ => scan.write(false),
+    }
+}
+
+struct Scan<'a> {
+    f: &'a Frame,
+    data: &'a [u8],
+    restarts: &'a [usize],
+    img: &'a RgbImage,
+    changed: &'a [Rect],
+    capacity: usize,
+}
+
+impl Scan<'_> {
+    /// The output, with the upload's Huffman tables and its untouched MCUs
+    /// copied (`own`), or with the standard tables and every block coded.
+    fn write(&self, own: bool) -> Result<Vec<u8>, Fault> {
+        let f = self.f;
+        // Each component's (DC, AC) table in the output, and the tables.
+        let selectors: Vec<(usize, usize)> =
+            f.components.iter().enumerate().map(|(ci, c)| if own { (c.dc, c.ac) } else { (ci.min(1), ci.min(1)) }).collect();
+        let specs: Vec<(Spec, Spec)> = (0..2)
+            .map(|t| match own {
+                true => {
+                    let table = |set: &[Option<(_, Spec)>; 4], used: bool, fallback: usize| {
+                        set[t].as_ref().filter(|_| used).map_or_else(|| standard(fallback), |d| d.1.clone())
+                    };
+                    (table(&f.dc, selectors.iter().any(|s| s.0 == t), 2 * t), table(&f.ac, selectors.iter().any(|s| s.1 == t), 2 * t + 1))
+                }
+                false => (standard(2 * t), standard(2 * t + 1)),
+            })
+            .collect();
+        let encoders: Vec<(Encoder, Encoder)> = specs.iter().map(|(dc, ac)| (Encoder::new(dc), Encoder::new(ac))).collect();
+        let mut out = Vec::with_capacity(self.capacity);
+        write_headers(&mut out, f, &specs, &selectors);
+        let (h_max, v_max) = (f.h_max(), f.v_max());
+        let (mcus_x, mcus_y) = (f.width.div_ceil(8 * h_max), f.height.div_ceil(8 * v_max));
+        let per_mcu: usize = f.components.iter().map(|c| c.h * c.v).sum();
+        let mut blocks: Vec<Block> = vec![[0; 64]; per_mcu];
+        let mut writer = BitWriter::new(out);
+        let mut reader = BitReader::new(self.data);
+        let (mut pred_in, mut pred_out) = ([0i32; 3], [0i32; 3]);
+        // Where the MCUs being copied start in the upload's bits.
+        let mut copying: Option<u64> = None;
+        let mut mcu = 0;
+        for my in 0..mcus_y {
+            for mx in 0..mcus_x {
+                if f.restart_interval > 0 && mcu > 0 && mcu % f.restart_interval == 0 {
+                    if let Some(from) = copying.take() {
+                        writer.copy(self.data, from, reader.bit_pos());
+                        pred_out = pred_in;
                     }
+                    let start = *self.restarts.get(mcu / f.restart_interval - 1).ok_or("a restart marker is missing")?;
+                    reader.restart(start)?;
+                    pred_in = [0; 3];
+                }
+                mcu += 1;
+                let (start, pred_before) = (reader.bit_pos(), pred_in);
+                let mut b = 0;
+                for (ci, c) in f.components.iter().enumerate() {
+                    let (dc, ac) = (&f.dc[c.dc].as_ref().expect("checked").0, &f.ac[c.ac].as_ref().expect("checked").0);
+                    for _ in 0..c.h * c.v {
+                        reader.block(dc, ac, &mut pred_in[ci], &mut blocks[b])?;
+                        b += 1;
+                    }
+                }
+                let (x0, y0) = ((mx * 8 * h_max) as u32, (my * 8 * v_max) as u32);
+                let touched = self.touches([x0, y0, x0 + 8 * h_max as u32, y0 + 8 * v_max as u32]);
+                if own && !touched {
+                    if copying.is_none() {
+                        // Coded again, as its DC differences follow the
+                        // output's blocks before it; the copy starts after it.
+                        self.write_mcu(&mut writer, &encoders, &selectors, &mut pred_out, &mut blocks, mx, my, false)?;
+                        copying = Some(reader.bit_pos());
+                    }
+                    continue;
+                }
+                if let Some(from) = copying.take() {
+                    writer.copy(self.data, from, start);
+                    pred_out = pred_before;
+                }
+                self.write_mcu(&mut writer, &encoders, &selectors, &mut pred_out, &mut blocks, mx, my, touched)?;
+            }
+        }
+        if let Some(from) = copying.take() {
+            writer.copy(self.data, from, reader.bit_pos());
+        }
+        reader.check_within(self.data.len())?;
+        let mut out = writer.finish();
+        out.extend_from_slice(&[0xFF, 0xD9]);
+        Ok(out)
+    }
+
+    fn touches(&self, b: Rect) -> bool {
+        self.changed.iter().any(|r| r[0] < b[2] && b[0] < r[2] && r[1] < b[3] && b[1] < r[3])
+    }
+
+    /// One MCU's blocks, those under the glasses (when `touched`) coded
+    /// afresh from the pixels.
+    #[allow(clippy::too_many_arguments)]
+    fn write_mcu(
+        &self,
+        writer: &mut BitWriter,
+        encoders: &[(Encoder, Encoder)],
+        selectors: &[(usize, usize)],
+        pred: &mut [i32; 3],
+        blocks: &mut [Block],
+        mx: usize,
+        my: usize,
+        touched: bool,
+    ) -> Result<(), Fault> {
+        let f = self.f;
+        let (h_max, v_max) = (f.h_max(), f.v_max());
+        let mut b = 0;
+        for (ci, c) in f.components.iter().enumerate() {
+            let (dc, ac) = (&encoders[selectors[ci].0].0, &encoders[selectors[ci].1].1);
+            // Pixels a sample of this component covers, each way.
+            let (sx, sy) = (h_max / c.h, v_max / c.v);
+            for by in 0..c.v {
+                for bx in 0..c.h {
+                    let (gx, gy) = (mx * c.h + bx, my * c.v + by);
+                    let (x0, y0) = ((gx * 8 * sx) as u32, (gy * 8 * sy) as u32);
+                    if touched && self.touches([x0, y0, x0 + 8 * sx as u32, y0 + 8 * sy as u32]) {
+                        let quant = f.quant[c.tq].as_ref().expect("checked");
+                        blocks[b] = fdct::forward(&samples(self.img, ci, x0, y0, sx, sy), quant);
+                    }
+                    writer.block(dc, ac, &mut pred[ci], &blocks[b])?;
+                    b += 1;
                 }
             }
         }
+        Ok(())
     }
-    reader.check_not_overrun()?;
-    let mut out = writer.finish();
-    out.extend_from_slice(&[0xFF, 0xD9]);
-    Ok(out)
 }
 
 /// One block of component `ci` (0 Y, 1 Cb, 2 Cr, JFIF's conversion) from
@@ -103,8 +212,9 @@ fn samples(img: &RgbImage, ci: usize, x0: u32, y0: u32, sx: usize, sy: usize) ->
 }
 
 /// SOI, JFIF (as the pixel encoder writes it), the upload's quantization
-/// tables, the frame, the standard Huffman tables and the scan header.
-fn write_headers(out: &mut Vec<u8>, f: &Frame) {
+/// tables, the frame, the Huffman tables (`specs`, DC and AC by index) and
+/// the scan header.
+fn write_headers(out: &mut Vec<u8>, f: &Frame, specs: &[(Spec, Spec)], selectors: &[(usize, usize)]) {
     let segment = |out: &mut Vec<u8>, marker: u8, body: &[u8]| {
         out.extend_from_slice(&[0xFF, marker]);
         out.extend_from_slice(&((body.len() + 2) as u16).to_be_bytes());
@@ -127,16 +237,17 @@ fn write_headers(out: &mut Vec<u8>, f: &Frame) {
         sof.extend_from_slice(&[c.id, (c.h << 4 | c.v) as u8, c.tq as u8]);
     }
     segment(out, 0xC0, &sof);
-    for (t, class_id) in [(0, 0x00), (1, 0x10), (2, 0x01), (3, 0x11)] {
-        let spec = standard(t);
-        let mut body = vec![class_id];
-        body.extend_from_slice(&spec.counts);
-        body.extend_from_slice(&spec.symbols);
-        segment(out, 0xC4, &body);
+    for (t, (dc, ac)) in specs.iter().enumerate() {
+        for (class, spec) in [(0x00, dc), (0x10, ac)] {
+            let mut body = vec![class | t as u8];
+            body.extend_from_slice(&spec.counts);
+            body.extend_from_slice(&spec.symbols);
+            segment(out, 0xC4, &body);
+        }
     }
     let mut sos = vec![f.components.len() as u8];
-    for (ci, c) in f.components.iter().enumerate() {
-        sos.extend_from_slice(&[c.id, if ci == 0 { 0x00 } else { 0x11 }]);
+    for (c, s) in f.components.iter().zip(selectors) {
+        sos.extend_from_slice(&[c.id, (s.0 << 4 | s.1) as u8]);
     }
     sos.extend_from_slice(&[0, 63, 0]);
     segment(out, 0xDA, &sos);
@@ -198,6 +309,46 @@ mod tests {
             }
             assert!(err / inside < 6, "{sampling:?}: mean error {} inside", err / inside);
         }
+    }
+
+    /// An upload whose optimised Huffman tables lack codes the glasses'
+    /// blocks need is written with the standard tables, every block coded
+    /// again: the same pixels away from the glasses as when they are copied.
+    #[test]
+    fn tables_without_a_code_fall_back_to_the_standard_ones() {
+        // A flat grey 32×16 JPEG (4:4:4) whose tables hold only the codes it
+        // uses: DC difference 0 and end of block, one bit each.
+        let mut upload = vec![0xFF, 0xD8, 0xFF, 0xDB, 0, 67, 0];
+        upload.extend([1u8; 64]);
+        upload.extend([0xFF, 0xC0, 0, 17, 8, 0, 16, 0, 32, 3, 1, 0x11, 0, 2, 0x11, 0, 3, 0x11, 0]);
+        for class in [0x00, 0x10] {
+            upload.extend([0xFF, 0xC4, 0, 20, class, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        }
+        upload.extend([0xFF, 0xDA, 0, 12, 3, 1, 0, 2, 0, 3, 0, 0, 63, 0]);
+        upload.extend([0, 0, 0, 0, 0, 0, 0xFF, 0xD9]); // 8 MCUs × 3 blocks × 2 bits
+        let mut drawn = decoded(&upload);
+        let before = drawn.clone();
+        assert!(before.pixels().all(|p| p.0 == [128, 128, 128]));
+        let rect = [18, 2, 30, 14];
+        for y in rect[1]..rect[3] {
+            for x in rect[0]..rect[2] {
+                drawn.put_pixel(x, y, image::Rgb([(x * 37 % 256) as u8, (y * 91 % 256) as u8, 0]));
+            }
+        }
+        let f = baseline::parse(&upload).unwrap();
+        let (data, restarts) = unstuff(&upload[f.scan_start..]);
+        let scan = Scan { f: &f, data: &data, restarts: &restarts, img: &drawn, changed: &[rect], capacity: 0 };
+        assert_eq!(scan.write(true).unwrap_err(), "a symbol has no code in the output's tables");
+        let out = decoded(&recode(&upload, &drawn, &[rect]).unwrap());
+        assert_eq!(decoded(&scan.write(false).unwrap()), out);
+        for (x, y, p) in out.enumerate_pixels() {
+            if x < 16 {
+                assert_eq!(p, before.get_pixel(x, y), "{x},{y}");
+            }
+        }
+        assert!(out.get_pixel(24, 8).0 != [128, 128, 128]);
+        // Unchanged, its own tables do: the same bits.
+        assert_eq!(decoded(&recode(&upload, &before, &[]).unwrap()), before);
     }
 
     /// The output is JFIF, the upload's tables, frame and scan: its EXIF and
