@@ -222,6 +222,41 @@ impl<'a> BitReader<'a> {
         Ok(())
     }
 
+    /// Past one block, keeping only its DC prediction: for blocks copied
+    /// as bits, whose coefficients are not needed.
+    pub fn skip_block(&mut self, dc: &Decoder, ac: &Decoder, pred: &mut i32) -> Result<(), Fault> {
+        let s = self.symbol(dc)? as u32;
+        if s > 11 {
+            return Err("a DC difference is out of range");
+        }
+        *pred += self.receive_extend(s);
+        if !(-2047..=2047).contains(pred) {
+            return Err("a DC coefficient is out of range");
+        }
+        let mut k = 1;
+        while k < 64 {
+            let rs = self.symbol(ac)?;
+            let (run, size) = ((rs >> 4) as usize, (rs & 15) as u32);
+            if size == 0 {
+                if run != 15 {
+                    break;
+                }
+                k += 16;
+                continue;
+            }
+            k += run;
+            if k > 63 || size > 10 {
+                return Err("an AC coefficient is out of range");
+            }
+            self.receive(size);
+            k += 1;
+        }
+        if k > 64 {
+            return Err("a block has more than 64 coefficients");
+        }
+        Ok(())
+    }
+
     /// Whether what was read lies before `end` (a byte offset: the end of
     /// the data or of its restart interval), not past it.
     pub fn check_within(&self, end: usize) -> Result<(), Fault> {

@@ -106,17 +106,23 @@ impl Scan<'_> {
                     pred_in = [0; 3];
                 }
                 mcu += 1;
+                let (x0, y0) = ((mx * 8 * h_max) as u32, (my * 8 * v_max) as u32);
+                let touched = self.touches([x0, y0, x0 + 8 * h_max as u32, y0 + 8 * v_max as u32]);
+                // An MCU inside a copied run is only skipped past.
+                let skip = own && !touched && copying.is_some();
                 let (start, pred_before) = (reader.bit_pos(), pred_in);
                 let mut b = 0;
                 for (ci, c) in f.components.iter().enumerate() {
                     let (dc, ac) = (&f.dc[c.dc].as_ref().expect("checked").0, &f.ac[c.ac].as_ref().expect("checked").0);
                     for _ in 0..c.h * c.v {
-                        reader.block(dc, ac, &mut pred_in[ci], &mut blocks[b])?;
+                        if skip {
+                            reader.skip_block(dc, ac, &mut pred_in[ci])?;
+                        } else {
+                            reader.block(dc, ac, &mut pred_in[ci], &mut blocks[b])?;
+                        }
                         b += 1;
                     }
                 }
-                let (x0, y0) = ((mx * 8 * h_max) as u32, (my * 8 * v_max) as u32);
-                let touched = self.touches([x0, y0, x0 + 8 * h_max as u32, y0 + 8 * v_max as u32]);
                 if own && !touched {
                     if copying.is_none() {
                         // Coded again, as its DC differences follow the
