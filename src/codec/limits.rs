@@ -18,7 +18,7 @@ pub const MEMORY_BUDGET: u64 = 100_000_000;
 const SCRATCH_BYTES: u64 = 4 << 20;
 /// The models' input sides (models/manifest.json; a test keeps them equal),
 /// for the resize passes.
-const DETECTOR_SIDE: u64 = 256;
+const DETECTOR_SIDE: u64 = 160;
 const LANDMARK_SIDE: u64 = 96;
 
 /// What a photo would cost in memory, worked out from its header.
@@ -35,7 +35,7 @@ pub struct PhotoHeader {
     /// (`decoder_extra`).
     pub decoder_bytes: u64,
     /// A JPEG: answered as JPEG, its output may be its own coefficients
-    /// (`recode`), reserved at about the upload's size.
+    /// (`recode`), held at about twice the upload's size (`recode::held`).
     pub jpeg: bool,
 }
 
@@ -58,9 +58,10 @@ impl PhotoHeader {
         };
         // Resizing (image's, separable) keeps a first pass of width × new
         // height f32 RGBA pixels: for the detector's letterbox of the whole
-        // photo, then for each landmark crop (1.3 × the face box, which may
-        // pass the photo's edge: counted as 1.5 × its long side; read
-        // through a view, resized to 96 × 96).
+        // photo (a tile of the tile pass, short side × short side resized to
+        // the same height, keeps as much), then for each landmark crop (1.3 ×
+        // the face box, which may pass the photo's edge: counted as 1.5 × its
+        // long side; read through a view, resized to 96 × 96).
         let long = w.max(h);
         let (tw, th) = if self.quarter_turn { (h, w) } else { (w, h) };
         let letterbox = tw * (th * DETECTOR_SIDE).div_ceil(long) * 16;
