@@ -132,7 +132,7 @@ fn ms(since: Instant) -> f64 {
 }
 
 /// Runs one stage and adds how long it took to `slot` (a stage may run
-/// twice: the zoom pass detects and checks again).
+/// twice: the tile pass detects and checks again).
 fn timed<T>(slot: &mut f64, stage: impl FnOnce() -> T) -> T {
     let start = Instant::now();
     let out = stage();

@@ -145,6 +145,7 @@ class Candidates:
     def __init__(self, kind, paths):
         self.kind, self.paths = kind, paths
         prep = Prepared(paths)
+        self.sizes = [it[4] for it in prep.items]  # (W, H) as loaded (EXIF-turned)
         dets = run_dets(prep, ort_det_outputs(SESS[("det", kind)], prep), MIN_DET, NMS_IOU)
         self.cands = []
         for p, ds in zip(paths, dets):
@@ -384,8 +385,8 @@ for kind in os.environ.get("EVAL_KINDS", "float int8").split():
     m["without_face_check"] = metrics(cp.faces(T_DET, 0.0), gts, {"dogs": cd.faces(T_DET, 0.0)})
     m["without_tiles"] = metrics(cp.faces(T_DET, T_FACE, None), gts, {"dogs": cd.faces(T_DET, T_FACE, None)})
     # photos that ran the tile pass (no face kept by the first pass, not squarish), and its passes
-    m["tile_photos"] = {n: sum(1 for f, p in zip(c.faces(T_DET, T_FACE, None), c.paths) if T_TILE is not None and not f
-                               and tiles_of(*load_rgb(abspath(p)).size)) for n, c in (("faces", cp), ("dogs", cd))}
+    m["tile_photos"] = {n: sum(1 for f, size in zip(c.faces(T_DET, T_FACE, None), c.sizes) if T_TILE is not None and not f
+                               and tiles_of(*size)) for n, c in (("faces", cp), ("dogs", cd))}
     cpc = Candidates(kind, petcat_paths)
     m["pets_cats_found"] = found_share(cpc, T_DET, T_FACE)
     m["pets_cats"] = len(petcat_paths)

@@ -2,7 +2,7 @@
 # Recreate edgecat's models from ../shared (repo-relative), by stages. Each stage is skipped when its
 # output exists in $EDGECAT_TRAIN_OUT (default ~/.cache/edgecat/train-out, outside the repo), so one step
 # can be re-run without the others:
-#   models/train/run.sh                         everything still missing (~35 min on 2 quiet cores, session 11)
+#   models/train/run.sh                         everything still missing (~20 min on 2 quiet cores in session 11, after the venv's first install)
 #   FORCE="landmarks evaluate" models/train/run.sh   re-run those stages (say which: later stages are not re-run by themselves)
 #   ONLY=evaluate models/train/run.sh            one stage only
 #   TRACTCHECK=/path/to/tractcheck models/train/run.sh   also compares tract with onnxruntime
