@@ -14,12 +14,17 @@ fn main() {
     let path = args.next().expect("usage: encode_routes PHOTO.jpg [RUNS]");
     let runs: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(20);
     let upload = std::fs::read(&path).expect("the photo");
-    let mut photo = codec::decode_upload(&upload, Some(OutputFormat::Jpeg)).expect("it decodes");
-    let (w, h) = (photo.image.width() as f32, photo.image.height() as f32);
+    let mut image = codec::decode_photo(&upload, Some(OutputFormat::Jpeg)).expect("it decodes");
+    let (w, h) = (image.width() as f32, image.height() as f32);
     let glasses = overlay::builtin(overlay::DEFAULT_STYLE).unwrap();
-    let drawn = overlay::draw(&mut photo.image, glasses, (0.45 * w, 0.4 * h), (0.55 * w, 0.4 * h)).expect("on the photo");
-    println!("{path}: {w}×{h}, {} bytes, DCT route: {:?}; glasses {drawn:?}", upload.len(), codec::keeps_coefficients(&upload));
-    let time = |name: &str, f: &dyn Fn() -> Vec<u8>| {
+    let drawn = overlay::draw(&mut image, glasses, (0.45 * w, 0.4 * h), (0.55 * w, 0.4 * h)).expect("on the photo");
+    let coded = matches!(codec::decode_upload(&upload, Some(OutputFormat::Jpeg)), Ok(codec::Decoded::Coded(_)));
+    println!(
+        "{path}: {w}×{h}, {} bytes, DCT route: {:?}, read as coefficients: {coded}; glasses {drawn:?}",
+        upload.len(),
+        codec::keeps_coefficients(&upload)
+    );
+    let time = |name: &str, f: &dyn Fn() -> usize| {
         let mut ms: Vec<f64> = (0..runs)
             .map(|_| {
                 let start = Instant::now();
@@ -28,8 +33,15 @@ fn main() {
             })
             .collect();
         ms.sort_by(f64::total_cmp);
-        println!("{name:12} median {:.2} ms (min {:.2}), {} bytes", ms[runs / 2], ms[0], f().len());
+        println!("{name:16} median {:.2} ms (min {:.2}), {} bytes", ms[runs / 2], ms[0], f());
     };
-    time("pixels q90", &|| codec::encode(&photo.image, OutputFormat::Jpeg).unwrap());
-    time("DCT route", &|| codec::encode_result(&upload, &photo, &[drawn], OutputFormat::Jpeg).unwrap());
+    time("decode pixels", &|| codec::decode_photo(&upload, Some(OutputFormat::Jpeg)).unwrap().len());
+    time("decode coded", &|| match codec::decode_upload(&upload, Some(OutputFormat::Jpeg)).unwrap() {
+        codec::Decoded::Coded(c) => c.picture_bytes(),
+        codec::Decoded::Pixels { image, .. } => image.len(),
+    });
+    let canvas = codec::Canvas::Whole { image, reoriented: false };
+    let codec::Canvas::Whole { image, .. } = &canvas else { unreachable!() };
+    time("pixels q90", &|| codec::encode(image, OutputFormat::Jpeg).unwrap().len());
+    time("DCT route", &|| codec::encode_result(&upload, &canvas, &[drawn], OutputFormat::Jpeg).unwrap().len());
 }

@@ -11,6 +11,7 @@ use edgecat::http::input::{self, Part, MAX_BODY_BYTES};
 use edgecat::pipeline::Upload;
 use edgecat::http::routes::{self, Route};
 use edgecat::{pipeline, ApiError};
+use edgecat::preprocess::{Crop, Source};
 
 /// Every error must be one the caller may see here, and serialize.
 fn expect_error(err: &ApiError, allowed: &[&str]) {
@@ -113,9 +114,16 @@ pub fn decode(data: &[u8]) {
     // reached here without a cat: a box drawn on, and the answer must be an
     // image of the photo's size that decodes.
     if let Ok(photo) = codec::decode_upload(data, Some(OutputFormat::Jpeg)) {
-        let (w, h) = photo.image.dimensions();
+        let (w, h) = photo.dimensions();
+        // What the detector and the landmark model are given, made from it.
+        let (canvas, _) = photo.letterbox(160, 128);
+        assert_eq!(canvas.dimensions(), (160, 160));
+        let (crop, _) = photo.crop_square(Crop::around([w as f32 / 3.0, h as f32 / 3.0, w as f32 / 2.0, h as f32 / 2.0], 1.3), 96, 128);
+        assert_eq!(crop.dimensions(), (96, 96));
         let drawn = [w / 4, h / 4, w / 2 + 1, h / 2 + 1];
-        let out = codec::encode_result(data, &photo, &[drawn], OutputFormat::Jpeg).expect("a decoded photo encodes");
+        let mut canvas = photo.canvas(data, &[drawn]).expect("a decoded photo has a canvas");
+        *canvas.pixel_mut(w / 4, h / 4) = image::Rgb([255, 0, 0]);
+        let out = codec::encode_result(data, &canvas, &[drawn], OutputFormat::Jpeg).expect("a decoded photo encodes");
         let back = codec::decode_photo(&out, None).expect("the answer decodes");
         assert_eq!(back.dimensions(), (w, h));
     }

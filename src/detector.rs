@@ -3,7 +3,7 @@
 //! happen here, and so does the tile pass: a second, closer look at a
 //! photo where the first pass kept nothing.
 
-use crate::preprocess::{self, Crop};
+use crate::preprocess::{self, Crop, Source};
 use image::RgbImage;
 use serde::Serialize;
 use std::sync::Arc;
@@ -123,22 +123,22 @@ impl Detector {
     }
 
     /// Every cat face in the photo, best first (the first pass alone).
-    pub fn detect(&self, img: &RgbImage) -> TractResult<Vec<Face>> {
-        let (canvas, lb) = preprocess::letterbox(img, self.size, self.pad);
+    pub fn detect(&self, img: &(impl Source + ?Sized)) -> TractResult<Vec<Face>> {
+        let (canvas, lb) = img.letterbox(self.size, self.pad);
         let (scores, boxes) = self.run_canvas(&canvas)?;
         Ok(decode(&scores, &boxes, self.threshold, self.nms_iou, |x, y| lb.to_photo(x, y), img.dimensions()))
     }
 
     /// The tile pass: the faces of every tile at its threshold, in photo
     /// pixels, best first, in one NMS (tiles overlap). Empty without one.
-    pub fn detect_tiles(&self, img: &RgbImage) -> TractResult<Vec<Face>> {
+    pub fn detect_tiles(&self, img: &(impl Source + ?Sized)) -> TractResult<Vec<Face>> {
         let Some(t) = self.tiles else { return Ok(Vec::new()) };
         let (w, h) = img.dimensions();
         let side = self.size as f32;
         let mut found = Vec::new();
         for crop in tiles(w, h, t.max) {
             // Inside the photo, so no grey: the resize of a view, like a landmark crop.
-            let canvas = preprocess::crop_square(img, crop, self.size, self.pad);
+            let (canvas, crop) = img.crop_square(crop, self.size, self.pad);
             let (scores, boxes) = self.run_canvas(&canvas)?;
             found.extend(decode(&scores, &boxes, t.threshold, self.nms_iou, |x, y| crop.to_photo(x / side, y / side), (w, h)));
         }

@@ -5,7 +5,7 @@
 //! their second pass.
 
 use crate::detector::Plan;
-use crate::preprocess::{self, Crop};
+use crate::preprocess::{self, Crop, Source};
 use image::RgbImage;
 use tract_nnef::prelude::tract_data::internal::{bail, ensure, format_err};
 use tract_nnef::prelude::*;
@@ -83,24 +83,24 @@ impl Landmarker {
         Ok(Output { points, face })
     }
 
-    fn crop(&self, img: &RgbImage, bbox: [f32; 4]) -> (Crop, RgbImage) {
-        let crop = Crop::around(bbox, self.crop_scale);
-        (crop, preprocess::crop_square(img, crop, self.size, self.pad))
+    fn crop(&self, img: &(impl Source + ?Sized), bbox: [f32; 4]) -> (Crop, RgbImage) {
+        let (canvas, crop) = img.crop_square(Crop::around(bbox, self.crop_scale), self.size, self.pad);
+        (crop, canvas)
     }
 
     /// The named points of the face in `bbox`, in photo pixels; `None` when
     /// the face check rejects it (no second pass is spent on a rejected face).
-    pub fn check_and_locate(&self, img: &RgbImage, bbox: [f32; 4]) -> TractResult<Option<Vec<(String, [f32; 2])>>> {
+    pub fn check_and_locate(&self, img: &(impl Source + ?Sized), bbox: [f32; 4]) -> TractResult<Option<Vec<(String, [f32; 2])>>> {
         self.located(img, bbox, self.face_threshold)
     }
 
     /// The points of the face in `bbox` whatever its face check says (the
     /// warm-up, which must run every pass).
-    pub fn locate(&self, img: &RgbImage, bbox: [f32; 4]) -> TractResult<Vec<(String, [f32; 2])>> {
+    pub fn locate(&self, img: &(impl Source + ?Sized), bbox: [f32; 4]) -> TractResult<Vec<(String, [f32; 2])>> {
         Ok(self.located(img, bbox, f32::NEG_INFINITY)?.unwrap_or_default())
     }
 
-    fn located(&self, img: &RgbImage, bbox: [f32; 4], threshold: f32) -> TractResult<Option<Vec<(String, [f32; 2])>>> {
+    fn located(&self, img: &(impl Source + ?Sized), bbox: [f32; 4], threshold: f32) -> TractResult<Option<Vec<(String, [f32; 2])>>> {
         let (crop, canvas) = self.crop(img, bbox);
         let first = self.run_canvas(&canvas)?;
         if first.face < threshold {

@@ -5,8 +5,9 @@
 //! Blending works on premultiplied alpha throughout, so resampling never
 //! drags the colour of transparent pixels into the edges (no dark fringes).
 
+use crate::codec::Paint;
 use crate::error::ApiError;
-use image::{imageops, Rgba, RgbImage, RgbaImage};
+use image::{imageops, Rgba, RgbaImage};
 use std::sync::OnceLock;
 
 /// An overlay ready to draw: premultiplied RGBA, plus the points in it that
@@ -63,66 +64,92 @@ fn premultiply(mut img: RgbaImage) -> RgbaImage {
 /// (photo pixels). Parts outside the photo are clipped. Returns the box of
 /// the pixels it drew on (x0, y0, x1, y1, none outside it; None: none), so
 /// that the encoder can keep the rest as it was.
-pub fn draw(photo: &mut RgbImage, overlay: &Overlay, left_eye: (f32, f32), right_eye: (f32, f32)) -> Option<[u32; 4]> {
-    let (dx, dy) = (right_eye.0 - left_eye.0, right_eye.1 - left_eye.1);
-    let (odx, ody) = (overlay.right.0 - overlay.left.0, overlay.right.1 - overlay.left.1);
-    let (photo_dist, over_dist) = (dx.hypot(dy), odx.hypot(ody));
-    if photo_dist < 1.0 || over_dist < 1.0 || !photo_dist.is_finite() {
-        return None;
-    }
-    let mut scale = photo_dist / over_dist;
-    let angle = dy.atan2(dx) - ody.atan2(odx);
+pub fn draw(photo: &mut (impl Paint + ?Sized), overlay: &Overlay, left_eye: (f32, f32), right_eye: (f32, f32)) -> Option<[u32; 4]> {
+    Placement::new(overlay, left_eye, right_eye, photo.dimensions())?.draw(photo)
+}
 
-    // Shrink a large overlay once with a proper filter; bilinear sampling
-    // alone would alias when scaling down.
-    let shrunk;
-    let (src, anchor) = if scale < 0.9 {
-        let (w, h) = overlay.size();
-        let (nw, nh) = (((w as f32 * scale).round() as u32).max(1), ((h as f32 * scale).round() as u32).max(1));
-        shrunk = imageops::resize(&overlay.premul, nw, nh, imageops::FilterType::Triangle);
-        let (sx, sy) = (nw as f32 / w as f32, nh as f32 / h as f32);
-        scale /= sx;
-        (&shrunk, (overlay.left.0 * sx, overlay.left.1 * sy))
-    } else {
-        (&overlay.premul, overlay.left)
-    };
+/// An overlay placed on a photo: scaled, turned and where. Its `bounds`
+/// are known before it is drawn, so that only they need pixels.
+pub struct Placement<'a> {
+    src: std::borrow::Cow<'a, RgbaImage>,
+    anchor: (f32, f32),
+    left_eye: (f32, f32),
+    scale: f32,
+    sin: f32,
+    cos: f32,
+    /// The photo pixels it may draw on: x0, y0, x1, y1.
+    pub bounds: [u32; 4],
+}
 
-    // photo = left_eye + scale * R(angle) * (o - anchor); invert per pixel.
-    let (sin, cos) = angle.sin_cos();
-    let to_photo = |ox: f32, oy: f32| {
-        let (ux, uy) = (ox - anchor.0, oy - anchor.1);
-        (left_eye.0 + scale * (cos * ux - sin * uy), left_eye.1 + scale * (sin * ux + cos * uy))
-    };
-    let (sw, sh) = (src.width() as f32, src.height() as f32);
-    let corners = [to_photo(0.0, 0.0), to_photo(sw, 0.0), to_photo(0.0, sh), to_photo(sw, sh)];
-    let min_x = corners.iter().map(|c| c.0).fold(f32::INFINITY, f32::min).floor().max(0.0);
-    let min_y = corners.iter().map(|c| c.1).fold(f32::INFINITY, f32::min).floor().max(0.0);
-    let max_x = corners.iter().map(|c| c.0).fold(f32::NEG_INFINITY, f32::max).ceil().min(photo.width() as f32);
-    let max_y = corners.iter().map(|c| c.1).fold(f32::NEG_INFINITY, f32::max).ceil().min(photo.height() as f32);
-    if min_x >= max_x || min_y >= max_y {
-        return None;
+impl<'a> Placement<'a> {
+    /// None: the eyes are too close together, or it misses the photo.
+    pub fn new(overlay: &'a Overlay, left_eye: (f32, f32), right_eye: (f32, f32), photo: (u32, u32)) -> Option<Placement<'a>> {
+        let (dx, dy) = (right_eye.0 - left_eye.0, right_eye.1 - left_eye.1);
+        let (odx, ody) = (overlay.right.0 - overlay.left.0, overlay.right.1 - overlay.left.1);
+        let (photo_dist, over_dist) = (dx.hypot(dy), odx.hypot(ody));
+        if photo_dist < 1.0 || over_dist < 1.0 || !photo_dist.is_finite() {
+            return None;
+        }
+        let mut scale = photo_dist / over_dist;
+        let angle = dy.atan2(dx) - ody.atan2(odx);
+
+        // Shrink a large overlay once with a proper filter; bilinear sampling
+        // alone would alias when scaling down.
+        let (src, anchor) = if scale < 0.9 {
+            let (w, h) = overlay.size();
+            let (nw, nh) = (((w as f32 * scale).round() as u32).max(1), ((h as f32 * scale).round() as u32).max(1));
+            let shrunk = imageops::resize(&overlay.premul, nw, nh, imageops::FilterType::Triangle);
+            let (sx, sy) = (nw as f32 / w as f32, nh as f32 / h as f32);
+            scale /= sx;
+            (std::borrow::Cow::Owned(shrunk), (overlay.left.0 * sx, overlay.left.1 * sy))
+        } else {
+            (std::borrow::Cow::Borrowed(&overlay.premul), overlay.left)
+        };
+
+        // photo = left_eye + scale * R(angle) * (o - anchor); invert per pixel.
+        let (sin, cos) = angle.sin_cos();
+        let to_photo = |ox: f32, oy: f32| {
+            let (ux, uy) = (ox - anchor.0, oy - anchor.1);
+            (left_eye.0 + scale * (cos * ux - sin * uy), left_eye.1 + scale * (sin * ux + cos * uy))
+        };
+        let (sw, sh) = (src.width() as f32, src.height() as f32);
+        let corners = [to_photo(0.0, 0.0), to_photo(sw, 0.0), to_photo(0.0, sh), to_photo(sw, sh)];
+        let min_x = corners.iter().map(|c| c.0).fold(f32::INFINITY, f32::min).floor().max(0.0);
+        let min_y = corners.iter().map(|c| c.1).fold(f32::INFINITY, f32::min).floor().max(0.0);
+        let max_x = corners.iter().map(|c| c.0).fold(f32::NEG_INFINITY, f32::max).ceil().min(photo.0 as f32);
+        let max_y = corners.iter().map(|c| c.1).fold(f32::NEG_INFINITY, f32::max).ceil().min(photo.1 as f32);
+        if min_x >= max_x || min_y >= max_y {
+            return None;
+        }
+        let bounds = [min_x as u32, min_y as u32, max_x as u32, max_y as u32];
+        Some(Placement { src, anchor, left_eye, scale, sin, cos, bounds })
     }
-    let inv = 1.0 / scale;
-    // The box of pixels written: the overlay's transparent margins are not.
-    let mut touched = [u32::MAX, u32::MAX, 0, 0];
-    for y in min_y as u32..max_y as u32 {
-        for x in min_x as u32..max_x as u32 {
-            let (px, py) = (x as f32 + 0.5 - left_eye.0, y as f32 + 0.5 - left_eye.1);
-            let ox = anchor.0 + inv * (cos * px + sin * py);
-            let oy = anchor.1 + inv * (-sin * px + cos * py);
-            let s = sample(src, ox - 0.5, oy - 0.5);
-            if s[3] <= 0.0 {
-                continue;
-            }
-            touched = [touched[0].min(x), touched[1].min(y), touched[2].max(x + 1), touched[3].max(y + 1)];
-            let d = photo.get_pixel_mut(x, y);
-            for c in 0..3 {
-                let v = s[c] + d[c] as f32 * (1.0 - s[3] / 255.0);
-                d[c] = v.round().clamp(0.0, 255.0) as u8;
+
+    /// Draws it; the box of the pixels it drew on (the overlay's
+    /// transparent margins are not), as `draw`.
+    pub fn draw(&self, photo: &mut (impl Paint + ?Sized)) -> Option<[u32; 4]> {
+        let (src, anchor, left_eye, inv, sin, cos) = (&*self.src, self.anchor, self.left_eye, 1.0 / self.scale, self.sin, self.cos);
+        let [x0, y0, x1, y1] = self.bounds;
+        let mut touched = [u32::MAX, u32::MAX, 0, 0];
+        for y in y0..y1 {
+            for x in x0..x1 {
+                let (px, py) = (x as f32 + 0.5 - left_eye.0, y as f32 + 0.5 - left_eye.1);
+                let ox = anchor.0 + inv * (cos * px + sin * py);
+                let oy = anchor.1 + inv * (-sin * px + cos * py);
+                let s = sample(src, ox - 0.5, oy - 0.5);
+                if s[3] <= 0.0 {
+                    continue;
+                }
+                touched = [touched[0].min(x), touched[1].min(y), touched[2].max(x + 1), touched[3].max(y + 1)];
+                let d = photo.pixel_mut(x, y);
+                for c in 0..3 {
+                    let v = s[c] + d[c] as f32 * (1.0 - s[3] / 255.0);
+                    d[c] = v.round().clamp(0.0, 255.0) as u8;
+                }
             }
         }
+        (touched[0] < touched[2]).then_some(touched)
     }
-    (touched[0] < touched[2]).then_some(touched)
 }
 
 /// Bilinear sample of a premultiplied image; outside is transparent.
@@ -259,6 +286,7 @@ fn render_style(style: &str) -> Overlay {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use image::RgbImage;
 
     #[test]
     fn every_builtin_style_renders_lenses_on_its_eye_points() {

@@ -8,7 +8,8 @@ use crate::detector::{self, Detector, Face, Plan};
 use crate::error::ApiError;
 use crate::landmarks::Landmarker;
 use crate::models::{self, EmbeddedModel};
-use crate::overlay::{self, Overlay};
+use crate::overlay::{self, Overlay, Placement};
+use crate::preprocess::Source;
 use image::RgbImage;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -229,7 +230,7 @@ pub fn warm() -> Result<Warmed, ApiError> {
 /// candidates, each kept only if the landmark model's face check agrees.
 /// When none is kept, the detector's tile pass looks again, closer, and its
 /// faces are checked the same way.
-pub fn find_cats(engine: &Engine, img: &RgbImage, t: &mut Timings) -> Result<Vec<Cat>, ApiError> {
+pub fn find_cats(engine: &Engine, img: &(impl Source + ?Sized), t: &mut Timings) -> Result<Vec<Cat>, ApiError> {
     let internal = |e: tract_nnef::prelude::TractError| ApiError::Internal(format!("inference failed: {e:#}"));
     let checked = |faces: Vec<Face>, t: &mut Timings| {
         timed(&mut t.landmarks, || {
@@ -254,11 +255,12 @@ pub fn find_cats(engine: &Engine, img: &RgbImage, t: &mut Timings) -> Result<Vec
 pub fn detect(photo: &[u8]) -> Result<Detection, ApiError> {
     let start = Instant::now();
     let mut t = Timings::default();
-    let img = timed(&mut t.decode, || codec::decode_photo(photo, None))?;
+    let img = timed(&mut t.decode, || codec::decode_upload(photo, None))?;
     let engine = loaded_engine(&mut t)?;
     let cats = find_cats(engine, &img, &mut t)?;
     t.total = ms(start);
-    Ok(Detection { width: img.width(), height: img.height(), cats, timings_ms: t })
+    let (width, height) = img.dimensions();
+    Ok(Detection { width, height, cats, timings_ms: t })
 }
 
 /// `detect` on pixels already decoded (a video frame: `frame::rgb_from_rgba`).
@@ -283,22 +285,29 @@ pub fn hipsterize(upload: &Upload, format: OutputFormat) -> Result<Hipsterized, 
         (None, style) => Some(overlay::builtin(style.as_deref().unwrap_or(overlay::DEFAULT_STYLE))?),
     };
     let glasses = custom.as_ref().or(builtin).expect("one overlay is chosen");
-    let mut photo = timed(&mut t.decode, || codec::decode_upload(&upload.photo, Some(format)))?;
+    let photo = timed(&mut t.decode, || codec::decode_upload(&upload.photo, Some(format)))?;
     let engine = loaded_engine(&mut t)?;
-    let cats = find_cats(engine, &photo.image, &mut t)?;
+    let cats = find_cats(engine, &photo, &mut t)?;
     if cats.is_empty() {
         return Err(ApiError::NoCatFound);
     }
-    // What the glasses changed: the encoder keeps the rest as uploaded.
-    let changed: Vec<codec::Rect> = timed(&mut t.overlay, || {
-        cats.iter()
+    // What the glasses change: only that needs pixels (for a coded photo),
+    // and the encoder keeps the rest as uploaded.
+    let (canvas, changed) = timed(&mut t.overlay, || {
+        let dims = photo.dimensions();
+        let placed: Vec<Placement> = cats
+            .iter()
             .filter_map(|cat| {
                 let (l, r) = (cat.landmarks["left_eye"], cat.landmarks["right_eye"]);
-                overlay::draw(&mut photo.image, glasses, (l[0], l[1]), (r[0], r[1]))
+                Placement::new(glasses, (l[0], l[1]), (r[0], r[1]), dims)
             })
-            .collect()
-    });
-    let bytes = timed(&mut t.encode, || codec::encode_result(&upload.photo, &photo, &changed, format))?;
+            .collect();
+        let bounds: Vec<codec::Rect> = placed.iter().map(|p| p.bounds).collect();
+        let mut canvas = photo.canvas(&upload.photo, &bounds)?;
+        let changed: Vec<codec::Rect> = placed.iter().filter_map(|p| p.draw(&mut canvas)).collect();
+        Ok::<_, ApiError>((canvas, changed))
+    })?;
+    let bytes = timed(&mut t.encode, || codec::encode_result(&upload.photo, &canvas, &changed, format))?;
     t.total = ms(start);
     Ok(Hipsterized { bytes, format, cats: cats.len(), timings: t })
 }

@@ -24,6 +24,33 @@ impl Letterbox {
     }
 }
 
+/// Where the models' inputs are made from: a photo's pixels, or a JPEG's
+/// coefficients made into pixels only where, and at the scale, each input
+/// needs (`codec::Coded`).
+pub trait Source {
+    fn dimensions(&self) -> (u32, u32);
+    /// The whole photo letterboxed to `size` × `size` (`letterbox`).
+    fn letterbox(&self, size: u32, pad: u8) -> (RgbImage, Letterbox);
+    /// `crop` resized to `size` × `size` (`crop_square`), and the square
+    /// it was taken from, in photo pixels: `crop`, or within a pixel or two
+    /// of it when made from a smaller picture.
+    fn crop_square(&self, crop: Crop, size: u32, pad: u8) -> (RgbImage, Crop);
+}
+
+impl Source for RgbImage {
+    fn dimensions(&self) -> (u32, u32) {
+        RgbImage::dimensions(self)
+    }
+
+    fn letterbox(&self, size: u32, pad: u8) -> (RgbImage, Letterbox) {
+        letterbox(self, size, pad)
+    }
+
+    fn crop_square(&self, crop: Crop, size: u32, pad: u8) -> (RgbImage, Crop) {
+        (crop_square(self, crop, size, pad), crop)
+    }
+}
+
 pub fn letterbox(img: &RgbImage, size: u32, pad: u8) -> (RgbImage, Letterbox) {
     let (w, h) = img.dimensions();
     let scale = size as f64 / w.max(h) as f64;
@@ -65,12 +92,22 @@ impl Crop {
 /// it to size×size. The crop is read through a view, never copied: a face
 /// filling a 24 MP photo has a crop of ~80 MB.
 pub fn crop_square(img: &RgbImage, crop: Crop, size: u32, pad: u8) -> RgbImage {
-    imageops::resize(&Padded { img, crop, pad: Rgb([pad; 3]) }, size, size, imageops::FilterType::Triangle)
+    crop_part(img, (0, 0), RgbImage::dimensions(img), crop, size, pad)
+}
+
+/// `crop_square` from `part`, the pixels of a picture `whole` in size from
+/// `origin` on (the crop in that picture's pixels): grey outside the
+/// picture. The pixels outside `part` are never read for a crop inside
+/// the picture whose part holds it.
+pub fn crop_part(part: &RgbImage, origin: (i64, i64), whole: (u32, u32), crop: Crop, size: u32, pad: u8) -> RgbImage {
+    imageops::resize(&Padded { img: part, origin, whole, crop, pad: Rgb([pad; 3]) }, size, size, imageops::FilterType::Triangle)
 }
 
 /// The crop's square as an image: the photo's pixels, grey outside it.
 struct Padded<'a> {
     img: &'a RgbImage,
+    origin: (i64, i64),
+    whole: (u32, u32),
     crop: Crop,
     pad: Rgb<u8>,
 }
@@ -84,8 +121,10 @@ impl image::GenericImageView for Padded<'_> {
 
     fn get_pixel(&self, x: u32, y: u32) -> Rgb<u8> {
         let (px, py) = (self.crop.left + x as i64, self.crop.top + y as i64);
-        if px >= 0 && py >= 0 && px < self.img.width() as i64 && py < self.img.height() as i64 {
-            *self.img.get_pixel(px as u32, py as u32)
+        let (ix, iy) = (px - self.origin.0, py - self.origin.1);
+        if px >= 0 && py >= 0 && px < self.whole.0 as i64 && py < self.whole.1 as i64 {
+            // A part made for this crop holds every pixel of it in the picture.
+            *self.img.get_pixel(ix.clamp(0, self.img.width() as i64 - 1) as u32, iy.clamp(0, self.img.height() as i64 - 1) as u32)
         } else {
             self.pad
         }

@@ -1,8 +1,11 @@
 //! The decoders, under the limits worked out from the header (`limits`),
 //! refusing a file cut short (`complete`); their errors, as the API's.
 
+use super::baseline;
+use super::blocks::{coefficient_bytes, Blocks};
+use super::coded::photo_scale;
 use super::complete::{check_complete, webp_complete};
-use super::limits::{decoder_extra, header_limits, PhotoHeader, MEMORY_BUDGET, METADATA_ALLOWANCE};
+use super::limits::{decoder_extra, header_limits, PhotoHeader, DETECTOR_SIDE, MEMORY_BUDGET, METADATA_ALLOWANCE};
 use super::OutputFormat;
 use crate::error::ApiError;
 use crate::sniff;
@@ -19,6 +22,15 @@ pub(super) struct Bounds {
     /// For a photo: the memory check, and the format it will be encoded to
     /// (None: it is only detected on).
     pub budget: Option<Option<OutputFormat>>,
+    /// A JPEG the DCT route reads may come as its coefficients.
+    pub coded: bool,
+}
+
+/// What `decode` gives: pixels, upright (and whether that turned them), or
+/// a JPEG's coefficients.
+pub(super) enum Image {
+    Pixels(DynamicImage, bool),
+    Coded(Blocks),
 }
 
 pub(super) enum DecodeError {
@@ -41,7 +53,7 @@ impl DecodeError {
 /// Decode, after the checks on the header; with `measure`, stop there and
 /// say what decoding and processing would need. The image comes upright,
 /// with whether its EXIF orientation turned or flipped it.
-pub(super) fn decode(bytes: &[u8], bounds: &Bounds, measure: Option<&mut u64>) -> Result<Option<(DynamicImage, bool)>, DecodeError> {
+pub(super) fn decode<'a>(bytes: &'a [u8], bounds: &Bounds, measure: Option<&mut u64>) -> Result<Option<Image>, DecodeError> {
     let what = bounds.what;
     // Formats people send that no decoder here reads, whatever their
     // Content-Type: named, with what to do (415), not "not an image".
@@ -75,17 +87,20 @@ pub(super) fn decode(bytes: &[u8], bounds: &Bounds, measure: Option<&mut u64>) -
         Ok(()) if ends_early(&e) => truncated("its image data ends early".into()),
         Ok(()) => DecodeError::Bad(format!("the {what} could not be decoded: {e}")),
     };
-    let mut decoder = reader.into_decoder().map_err(|e| match e {
-        // Some decoders refuse huge declared sizes themselves (on wasm32 the
-        // png crate does, as the size overflows usize; the BMP decoder says
-        // "Image dimensions (…) are too large" as an unsupported feature).
-        // Metadata past header_limits is refused here too.
-        ImageError::Limits(_) => DecodeError::TooLarge(format!("the {what} is too large to decode: {e}")),
-        ImageError::Unsupported(ref u) if declares_too_large(u.kind()) => {
-            DecodeError::TooLarge(format!("the {what} is too large to decode: {e}"))
-        }
-        e => failed(e),
-    })?;
+    let open = |reader: ImageReader<Cursor<&'a [u8]>>| {
+        reader.into_decoder().map_err(|e| match e {
+            // Some decoders refuse huge declared sizes themselves (on wasm32 the
+            // png crate does, as the size overflows usize; the BMP decoder says
+            // "Image dimensions (…) are too large" as an unsupported feature).
+            // Metadata past header_limits is refused here too.
+            ImageError::Limits(_) => DecodeError::TooLarge(format!("the {what} is too large to decode: {e}")),
+            ImageError::Unsupported(ref u) if declares_too_large(u.kind()) => {
+                DecodeError::TooLarge(format!("the {what} is too large to decode: {e}"))
+            }
+            e => failed(e),
+        })
+    };
+    let mut decoder = open(reader)?;
     let (w, h) = decoder.dimensions();
     if w == 0 || h == 0 {
         return Err(DecodeError::Bad(format!("the {what} has no pixels ({w}×{h})")));
@@ -104,7 +119,7 @@ pub(super) fn decode(bytes: &[u8], bounds: &Bounds, measure: Option<&mut u64>) -
     let mut limits = header_limits(bounds.max_side, bytes.len());
     limits.max_alloc = Some(decoder.total_bytes() + decoder_bytes + METADATA_ALLOWANCE);
     decoder
-        .set_limits(limits)
+        .set_limits(limits.clone())
         .map_err(|e| DecodeError::TooLarge(format!("the {what} is too large to decode: {e}")))?;
     let orientation = match format {
         // A WebP's EXIF chunk is read whole, allocated at its declared size
@@ -114,8 +129,17 @@ pub(super) fn decode(bytes: &[u8], bounds: &Bounds, measure: Option<&mut u64>) -
         ImageFormat::WebP if webp_complete(bytes).is_err() => Orientation::NoTransforms,
         _ => decoder.orientation().unwrap_or(Orientation::NoTransforms),
     };
+    // The coefficients' route: a baseline JPEG stored upright, large enough
+    // to be seen smaller than it is.
+    let mut coefficients = (bounds.coded
+        && format == ImageFormat::Jpeg
+        && orientation == Orientation::NoTransforms
+        && photo_scale(w, h, DETECTOR_SIDE as u32) > 1)
+        .then(|| baseline::parse(bytes).ok())
+        .flatten()
+        .map(|f| coefficient_bytes(w as u64, h as u64, &f.components.iter().map(|c| (c.h as u64, c.v as u64)).collect::<Vec<_>>()));
     if let Some(output) = bounds.budget {
-        let header = PhotoHeader {
+        let mut header = PhotoHeader {
             width: w,
             height: h,
             color: decoder.color_type(),
@@ -123,7 +147,14 @@ pub(super) fn decode(bytes: &[u8], bounds: &Bounds, measure: Option<&mut u64>) -
             body_bytes: bytes.len() as u64,
             decoder_bytes,
             jpeg: format == ImageFormat::Jpeg,
+            coefficients,
         };
+        // A photo whose coefficients would take it over the budget takes
+        // the pixel route, when that fits (a 4:4:4 JPEG holds 6 bytes of
+        // coefficients a pixel, twice its RGB).
+        if coefficients.is_some() && header.peak_bytes(output) > MEMORY_BUDGET {
+            (coefficients, header.coefficients) = (None, None);
+        }
         let need = header.peak_bytes(output);
         if need > MEMORY_BUDGET {
             return Err(DecodeError::TooLarge(format!(
@@ -141,9 +172,21 @@ pub(super) fn decode(bytes: &[u8], bounds: &Bounds, measure: Option<&mut u64>) -
         }
     }
     check_complete(bytes, format).map_err(truncated)?;
+    if coefficients.is_some() {
+        // The pixel decoder's copy of the upload goes first. Data this
+        // reader refuses is left to the pixel decoder, to read or refuse.
+        drop(decoder);
+        if let Ok(blocks) = Blocks::read(bytes) {
+            return Ok(Some(Image::Coded(blocks)));
+        }
+        let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
+        reader.limits(header_limits(bounds.max_side, bytes.len()));
+        decoder = open(reader)?;
+        decoder.set_limits(limits).map_err(|e| DecodeError::TooLarge(format!("the {what} is too large to decode: {e}")))?;
+    }
     let mut img = DynamicImage::from_decoder(decoder).map_err(failed)?;
     img.apply_orientation(orientation);
-    Ok(Some((img, orientation != Orientation::NoTransforms)))
+    Ok(Some(Image::Pixels(img, orientation != Orientation::NoTransforms)))
 }
 
 /// The detail of a refused truncated file (tests and clients match

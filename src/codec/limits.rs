@@ -18,7 +18,7 @@ pub const MEMORY_BUDGET: u64 = 100_000_000;
 const SCRATCH_BYTES: u64 = 4 << 20;
 /// The models' input sides (models/manifest.json; a test keeps them equal),
 /// for the resize passes.
-const DETECTOR_SIDE: u64 = 160;
+pub(super) const DETECTOR_SIDE: u64 = 160;
 const LANDMARK_SIDE: u64 = 96;
 
 /// What a photo would cost in memory, worked out from its header.
@@ -37,6 +37,15 @@ pub struct PhotoHeader {
     /// A JPEG: answered as JPEG, its output may be its own coefficients
     /// (`recode`), held at about twice the upload's size (`recode::held`).
     pub jpeg: bool,
+    /// A JPEG the coefficients' route takes (`coded`): its coefficients'
+    /// bytes (`blocks::coefficient_bytes`).
+    pub coefficients: Option<u64>,
+}
+
+/// What the parts of a coded photo drawn on at full size may hold at most
+/// (`Decoded::canvas`): a quarter of its pixels as RGB.
+pub fn parts_cap(px: u64) -> u64 {
+    px / 4
 }
 
 impl PhotoHeader {
@@ -79,7 +88,34 @@ impl PhotoHeader {
             Some(OutputFormat::Png) => png_capacity(rgb as usize) as u64 + (4 << 20),
         };
         let processing = rgb + letterbox.max(crop).max(encoded);
-        decoding.max(turning).max(converting).max(processing) + self.body_bytes + SCRATCH_BYTES
+        let pixels = decoding.max(turning).max(converting).max(processing) + self.body_bytes + SCRATCH_BYTES;
+        // Coded, the peak is at one of: reading (the scan unstuffed beside
+        // the coefficients); detecting (the picture at 1/k, its letterbox
+        // resize, a landmark crop's part); drawing (the parts, `parts_cap`), then
+        // encoding (the parts and the output). The pixel route is reserved
+        // too: it reads what this reader refuses, and draws on parts larger
+        // than the cap.
+        let Some(coefficients) = self.coefficients else { return pixels };
+        let k = super::coded::photo_scale(self.width, self.height, DETECTOR_SIDE as u32) as u64;
+        let (pw, ph) = (w.div_ceil(k), h.div_ceil(k));
+        let picture = pw * ph * 3 + pw.max(ph) * DETECTOR_SIDE * 16;
+        // A crop is made from the picture, or from a part at a scale that
+        // leaves it under 2 × 4 × its canvas a side (`coded::CROP_MARGIN`).
+        let part_side = 8 * LANDMARK_SIDE;
+        let crop_part = part_side * part_side * 3 + part_side * LANDMARK_SIDE * 16;
+        let parts = parts_cap(px) * 3;
+        let drawing = match output {
+            Some(OutputFormat::Jpeg) => coefficients + pw * ph * 3 + parts,
+            _ => 0,
+        };
+        let encoding = match output {
+            Some(OutputFormat::Jpeg) => parts + held(self.body_bytes),
+            _ => 0,
+        };
+        let kept = super::coded::PARTS_KEPT;
+        let drawing = if drawing > 0 { drawing + kept } else { 0 };
+        let coded = (coefficients + self.body_bytes).max(coefficients + picture + kept + crop_part).max(drawing).max(encoding);
+        pixels.max(coded + self.body_bytes + SCRATCH_BYTES)
     }
 }
 

@@ -9,9 +9,13 @@
 //! - `recode`: the result of a JPEG upload, from the upload's own DCT
 //!   coefficients, only the blocks drawn on coded afresh; reading it with
 //!   `baseline` (the frame and tables), `huffman` (entropy coding both ways)
-//!   and `fdct` (the forward DCT).
+//!   and `fdct` (the forward DCT);
+//! - `blocks` and `coded`: a JPEG upload read once into its coefficients,
+//!   and made into pixels only where and at the scale each stage needs.
 
 mod baseline;
+mod blocks;
+mod coded;
 mod complete;
 mod decode;
 mod encode;
@@ -25,11 +29,13 @@ mod recode;
 pub use complete::check_complete;
 pub use encode::encode;
 pub use limits::{PhotoHeader, MEMORY_BUDGET, METADATA_ALLOWANCE};
+pub use coded::{Canvas, Coded};
 pub use recode::Rect;
 
 use crate::error::ApiError;
-use decode::{decode, Bounds};
-use image::{DynamicImage, ImageReader, RgbImage, RgbaImage};
+use crate::preprocess::{Crop, Letterbox, Source};
+use decode::{decode, Bounds, Image};
+use image::{DynamicImage, ImageReader, Rgb, RgbImage, RgbaImage};
 use limits::header_limits;
 use std::io::Cursor;
 
@@ -57,29 +63,124 @@ impl OutputFormat {
 /// Decode a photo to upright RGB, refusing it (413) if it would need more
 /// than `MEMORY_BUDGET` to decode and process for `output` (None: detect).
 pub fn decode_photo(bytes: &[u8], output: Option<OutputFormat>) -> Result<RgbImage, ApiError> {
-    Ok(decode_upload(bytes, output)?.image)
+    match decode_with(bytes, output, false)? {
+        Decoded::Pixels { image, .. } => Ok(image),
+        Decoded::Coded(_) => unreachable!("asked for pixels"),
+    }
 }
 
-/// A photo decoded to upright RGB, and whether that turned or flipped it.
-pub struct Decoded {
-    pub image: RgbImage,
-    /// Its EXIF orientation was applied: its pixels are not the stored
-    /// ones, so its coefficients cannot be kept (`encode_result`).
-    pub reoriented: bool,
+/// A photo as the pipeline takes it: every pixel, upright, or a JPEG's
+/// coefficients (`Coded`: a baseline JPEG stored upright, large enough to
+/// be seen smaller, detected on or answered as JPEG).
+pub enum Decoded {
+    Pixels {
+        image: RgbImage,
+        /// Its EXIF orientation was applied: its pixels are not the stored
+        /// ones, so its coefficients cannot be kept (`encode_result`).
+        reoriented: bool,
+    },
+    Coded(Coded),
 }
 
-/// `decode_photo`, saying whether the pixels were turned.
+/// `decode_photo`, or the photo's coefficients where the pipeline can use
+/// them.
 pub fn decode_upload(bytes: &[u8], output: Option<OutputFormat>) -> Result<Decoded, ApiError> {
-    let bounds = Bounds { max_side: MAX_SIDE, max_pixels: MAX_PIXELS, what: "photo", budget: Some(output) };
+    decode_with(bytes, output, output != Some(OutputFormat::Png))
+}
+
+fn decode_with(bytes: &[u8], output: Option<OutputFormat>, coded: bool) -> Result<Decoded, ApiError> {
+    let bounds = Bounds { max_side: MAX_SIDE, max_pixels: MAX_PIXELS, what: "photo", budget: Some(output), coded };
     let decoded = decode(bytes, &bounds, None).map_err(|e| e.into_api(ApiError::BadImage))?;
-    let (img, reoriented) = decoded.expect("decoded when not measuring");
-    let image = match img {
+    Ok(match decoded.expect("decoded when not measuring") {
+        Image::Coded(blocks) => Decoded::Coded(Coded::new(blocks, limits::DETECTOR_SIDE as u32)),
+        Image::Pixels(img, reoriented) => Decoded::Pixels { image: rgb_of(img), reoriented },
+    })
+}
+
+fn rgb_of(img: DynamicImage) -> RgbImage {
+    match img {
         DynamicImage::ImageRgb8(rgb) => rgb,
         // Transparent areas of a PNG/WebP photo show as white, not black.
         img if img.color().has_alpha() => flatten_on_white(&img.into_rgba8()),
         img => img.into_rgb8(),
-    };
-    Ok(Decoded { image, reoriented })
+    }
+}
+
+impl Decoded {
+    /// What the glasses are drawn on: the photo, or for a coded one the
+    /// parts of it they cover (`parts`, photo pixels) at full size. Parts
+    /// over a quarter of the photo are made from every pixel instead,
+    /// decoded again from the upload: the memory estimate allows no more.
+    pub fn canvas(self, upload: &[u8], parts: &[Rect]) -> Result<Canvas, ApiError> {
+        match self {
+            Decoded::Pixels { image, reoriented } => Ok(Canvas::Whole { image, reoriented }),
+            Decoded::Coded(coded) => {
+                let (w, h) = coded.dimensions();
+                let area: u64 = parts.iter().map(|r| (r[2].saturating_sub(r[0]) as u64 + 32) * (r[3].saturating_sub(r[1]) as u64 + 32)).sum();
+                if area <= limits::parts_cap(w as u64 * h as u64) {
+                    return Ok(coded.canvas(parts));
+                }
+                drop(coded);
+                let image = decode_photo(upload, Some(OutputFormat::Jpeg))?;
+                Ok(Canvas::Whole { image, reoriented: false })
+            }
+        }
+    }
+}
+
+impl Source for Decoded {
+    fn dimensions(&self) -> (u32, u32) {
+        match self {
+            Decoded::Pixels { image, .. } => image.dimensions(),
+            Decoded::Coded(c) => c.dimensions(),
+        }
+    }
+
+    fn letterbox(&self, size: u32, pad: u8) -> (RgbImage, Letterbox) {
+        match self {
+            Decoded::Pixels { image, .. } => image.letterbox(size, pad),
+            Decoded::Coded(c) => c.letterbox(size, pad),
+        }
+    }
+
+    fn crop_square(&self, crop: Crop, size: u32, pad: u8) -> (RgbImage, Crop) {
+        match self {
+            Decoded::Pixels { image, .. } => Source::crop_square(image, crop, size, pad),
+            Decoded::Coded(c) => c.crop_square(crop, size, pad),
+        }
+    }
+}
+
+/// Pixels by photo coordinates, to draw on (`overlay`) and encode from:
+/// the whole photo, or the parts of it that are drawn on (`Canvas`).
+pub trait Paint {
+    fn dimensions(&self) -> (u32, u32);
+    fn pixel(&self, x: u32, y: u32) -> Rgb<u8>;
+    fn pixel_mut(&mut self, x: u32, y: u32) -> &mut Rgb<u8>;
+}
+
+impl Paint for RgbImage {
+    fn dimensions(&self) -> (u32, u32) {
+        RgbImage::dimensions(self)
+    }
+    fn pixel(&self, x: u32, y: u32) -> Rgb<u8> {
+        *self.get_pixel(x, y)
+    }
+    fn pixel_mut(&mut self, x: u32, y: u32) -> &mut Rgb<u8> {
+        self.get_pixel_mut(x, y)
+    }
+}
+
+impl Paint for Canvas {
+    fn dimensions(&self) -> (u32, u32) {
+        Canvas::dimensions(self)
+    }
+    fn pixel(&self, x: u32, y: u32) -> Rgb<u8> {
+        Canvas::pixel(self, x, y)
+    }
+    fn pixel_mut(&mut self, x: u32, y: u32) -> &mut Rgb<u8> {
+        Canvas::pixel_mut(self, x, y)
+    }
 }
 
 /// Whether the DCT route reads this upload's coding, and if not, why not
@@ -88,17 +189,35 @@ pub fn keeps_coefficients(upload: &[u8]) -> Result<(), &'static str> {
     baseline::parse(upload).map(|_| ())
 }
 
-/// Encode the result of `upload`, decoded (`decode_upload`) and drawn on
-/// within `changed`. A JPEG answered as JPEG keeps its own coefficients
-/// outside `changed` (`recode`) when its pixels were not turned and its
-/// coding is one the route reads; any other is encoded from its pixels.
-pub fn encode_result(upload: &[u8], decoded: &Decoded, changed: &[Rect], format: OutputFormat) -> Result<Vec<u8>, ApiError> {
-    if format == OutputFormat::Jpeg && !decoded.reoriented {
-        if let Ok(bytes) = recode::recode(upload, &decoded.image, changed) {
-            return Ok(bytes);
+/// Encode the result of `upload`, drawn on (`Decoded::canvas`) within
+/// `changed`. A JPEG answered as JPEG keeps its own coefficients outside
+/// `changed` (`recode`) when its pixels were not turned and its coding is
+/// one the route reads; any other is encoded from its pixels.
+pub fn encode_result(upload: &[u8], canvas: &Canvas, changed: &[Rect], format: OutputFormat) -> Result<Vec<u8>, ApiError> {
+    match canvas {
+        Canvas::Whole { image, reoriented } => {
+            if format == OutputFormat::Jpeg && !reoriented {
+                if let Ok(bytes) = recode::recode(upload, image, changed) {
+                    return Ok(bytes);
+                }
+            }
+            encode(image, format)
+        }
+        Canvas::Parts { parts, .. } => {
+            if format == OutputFormat::Jpeg {
+                if let Ok(bytes) = recode::recode(upload, canvas, changed) {
+                    return Ok(bytes);
+                }
+            }
+            // Not expected (the route read this upload already): every
+            // pixel again, with what was drawn.
+            let mut image = decode_photo(upload, Some(format))?;
+            for (r, part) in parts {
+                image::imageops::replace(&mut image, part, r[0] as i64, r[1] as i64);
+            }
+            encode(&image, format)
         }
     }
-    encode(&decoded.image, format)
 }
 
 /// What decoding and processing this photo for `output` needs at its peak,
@@ -106,7 +225,7 @@ pub fn encode_result(upload: &[u8], decoded: &Decoded, changed: &[Rect], format:
 /// the worker reserves from the isolate's memory budget first. Fails as
 /// `decode_photo` would for a photo it can tell is bad or too large.
 pub fn photo_need(bytes: &[u8], output: Option<OutputFormat>) -> Result<u64, ApiError> {
-    let bounds = Bounds { max_side: MAX_SIDE, max_pixels: MAX_PIXELS, what: "photo", budget: Some(output) };
+    let bounds = Bounds { max_side: MAX_SIDE, max_pixels: MAX_PIXELS, what: "photo", budget: Some(output), coded: output != Some(OutputFormat::Png) };
     let mut need = 0;
     decode(bytes, &bounds, Some(&mut need)).map_err(|e| e.into_api(ApiError::BadImage))?;
     Ok(need)
@@ -115,9 +234,11 @@ pub fn photo_need(bytes: &[u8], output: Option<OutputFormat>) -> Result<u64, Api
 /// Decode an uploaded overlay to RGBA (an opaque image gets alpha 255).
 pub fn decode_overlay(bytes: &[u8]) -> Result<RgbaImage, ApiError> {
     let side = MAX_OVERLAY_SIDE;
-    let bounds = Bounds { max_side: side, max_pixels: side as u64 * side as u64, what: "overlay", budget: None };
-    let img = decode(bytes, &bounds, None).map_err(|e| e.into_api(ApiError::BadOverlay))?;
-    Ok(img.expect("decoded when not measuring").0.into_rgba8())
+    let bounds = Bounds { max_side: side, max_pixels: side as u64 * side as u64, what: "overlay", budget: None, coded: false };
+    match decode(bytes, &bounds, None).map_err(|e| e.into_api(ApiError::BadOverlay))? {
+        Some(Image::Pixels(img, _)) => Ok(img.into_rgba8()),
+        _ => unreachable!("decoded to pixels when not measuring"),
+    }
 }
 
 /// What an uploaded overlay holds while it is used: its bytes, its decoded

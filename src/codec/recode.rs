@@ -14,7 +14,7 @@
 use super::baseline::{self, Frame};
 use super::fdct;
 use super::huffman::{standard, unstuff, BitReader, BitWriter, Block, Encoder, Fault, Spec};
-use image::RgbImage;
+use super::Paint;
 
 /// A part of the photo that was drawn on: x0, y0, x1, y1 (x1, y1 past its
 /// last pixel).
@@ -35,9 +35,9 @@ pub(super) fn held(upload_len: u64) -> u64 {
 
 /// The upload with the blocks under `changed` coded afresh from `img` (the
 /// upload's pixels, drawn on); a `Fault` when the route does not apply.
-pub(super) fn recode(upload: &[u8], img: &RgbImage, changed: &[Rect]) -> Result<Vec<u8>, Fault> {
+pub(super) fn recode(upload: &[u8], img: &(impl Paint + ?Sized), changed: &[Rect]) -> Result<Vec<u8>, Fault> {
     let f = baseline::parse(upload)?;
-    if (f.width, f.height) != (img.width() as usize, img.height() as usize) {
+    if img.dimensions() != (f.width as u32, f.height as u32) {
         return Err("the pixels are not the upload's size");
     }
     let (data, restarts) = unstuff(&upload[f.scan_start.min(upload.len())..]);
@@ -53,16 +53,16 @@ pub(super) fn recode(upload: &[u8], img: &RgbImage, changed: &[Rect]) -> Result<
     }
 }
 
-struct Scan<'a> {
+struct Scan<'a, P: Paint + ?Sized> {
     f: &'a Frame,
     data: &'a [u8],
     restarts: &'a [usize],
-    img: &'a RgbImage,
+    img: &'a P,
     changed: &'a [Rect],
     capacity: usize,
 }
 
-impl Scan<'_> {
+impl<P: Paint + ?Sized> Scan<'_, P> {
     /// The output, with the upload's Huffman tables and its untouched MCUs
     /// copied (`own`), or with the standard tables and every block coded.
     fn write(&self, own: bool) -> Result<Vec<u8>, Fault> {
@@ -193,8 +193,9 @@ impl Scan<'_> {
 /// One block of component `ci` (0 Y, 1 Cb, 2 Cr, JFIF's conversion) from
 /// the pixels at `x0, y0`, each sample the mean of `sx × sy` pixels; past
 /// the photo's edge, its last row and column repeat.
-fn samples(img: &RgbImage, ci: usize, x0: u32, y0: u32, sx: usize, sy: usize) -> [f32; 64] {
-    let (w, h) = (img.width() - 1, img.height() - 1);
+fn samples(img: &(impl Paint + ?Sized), ci: usize, x0: u32, y0: u32, sx: usize, sy: usize) -> [f32; 64] {
+    let (w, h) = img.dimensions();
+    let (w, h) = (w - 1, h - 1);
     let weights: [f32; 3] = match ci {
         0 => [0.299, 0.587, 0.114],
         1 => [-0.168_736, -0.331_264, 0.5],
@@ -209,7 +210,7 @@ fn samples(img: &RgbImage, ci: usize, x0: u32, y0: u32, sx: usize, sy: usize) ->
             for dx in 0..sx as u32 {
                 let x = (x0 + i * sx as u32 + dx).min(w);
                 let y = (y0 + j * sy as u32 + dy).min(h);
-                let p = img.get_pixel(x, y).0;
+                let p = img.pixel(x, y).0;
                 sum += weights[0] * p[0] as f32 + weights[1] * p[1] as f32 + weights[2] * p[2] as f32;
             }
         }
@@ -263,6 +264,7 @@ fn write_headers(out: &mut Vec<u8>, f: &Frame, specs: &[(Spec, Spec)], selectors
 mod tests {
     use super::super::fixtures::*;
     use super::*;
+    use image::RgbImage;
 
     fn jpeg_of(img: &RgbImage, sampling: jpeg_encoder::SamplingFactor, restarts: u16) -> Vec<u8> {
         let mut out = Vec::new();

@@ -118,3 +118,25 @@ fn a_photo_over_the_budget_is_refused_before_decoding() {
     let rgb = encoded(&DynamicImage::ImageRgb8(image::RgbImage::from_pixel(4000, 3000, image::Rgb([150, 110, 80]))), ImageFormat::Png);
     assert_eq!(pipeline::detect(&rgb).unwrap().width, 4000);
 }
+
+#[test]
+fn a_jpeg_whose_coefficients_would_not_fit_takes_the_pixel_route() {
+    // Baseline 4:4:4, 5000×3800: its coefficients would be 114 MB, over the
+    // budget; as pixels it fits.
+    let img = image::RgbImage::from_fn(5000, 3800, |x, y| image::Rgb([(x / 20) as u8, (y / 15) as u8, 128]));
+    let jpeg = |sampling| {
+        let mut out = Vec::new();
+        let mut encoder = jpeg_encoder::Encoder::new(&mut out, 80);
+        encoder.set_sampling_factor(sampling);
+        encoder.encode(img.as_raw(), 5000, 3800, jpeg_encoder::ColorType::Rgb).unwrap();
+        out
+    };
+    let full = jpeg(jpeg_encoder::SamplingFactor::F_1_1);
+    let need = codec::photo_need(&full, None).unwrap();
+    assert!(need <= codec::MEMORY_BUDGET, "{need}");
+    assert!(matches!(codec::decode_upload(&full, None).unwrap(), codec::Decoded::Pixels { .. }));
+    // At 4:2:0 its coefficients (57 MB) fit, and are what it is read as.
+    let half = jpeg(jpeg_encoder::SamplingFactor::F_2_2);
+    assert!(codec::photo_need(&half, None).unwrap() <= codec::MEMORY_BUDGET);
+    assert!(matches!(codec::decode_upload(&half, None).unwrap(), codec::Decoded::Coded(_)));
+}
