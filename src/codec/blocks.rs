@@ -18,6 +18,11 @@ use std::sync::OnceLock;
 pub struct Blocks {
     frame: Frame,
     planes: Vec<Plane>,
+    /// The scan unstuffed, and where each MCU's bits start and end in it:
+    /// the answer copies the untouched MCUs' bits from here (`recode`),
+    /// with no second pass over the scan.
+    data: Vec<u8>,
+    spans: Vec<(u64, u64)>,
 }
 
 /// One component's blocks, in rows of whole MCUs (the padding included).
@@ -85,6 +90,7 @@ impl Blocks {
         let mut reader = BitReader::new(&data);
         let mut pred = [0i32; 3];
         let mut mcu = 0;
+        let mut spans = Vec::with_capacity(mcus_x * mcus_y);
         for my in 0..mcus_y {
             for mx in 0..mcus_x {
                 if f.restart_interval > 0 && mcu > 0 && mcu % f.restart_interval == 0 {
@@ -93,6 +99,7 @@ impl Blocks {
                     pred = [0; 3];
                 }
                 mcu += 1;
+                let start = reader.bit_pos();
                 for (ci, c) in f.components.iter().enumerate() {
                     let (dc, ac) = (&f.dc[c.dc].as_ref().expect("checked").0, &f.ac[c.ac].as_ref().expect("checked").0);
                     let p = &mut planes[ci];
@@ -104,10 +111,49 @@ impl Blocks {
                         }
                     }
                 }
+                spans.push((start, reader.bit_pos()));
             }
         }
         reader.check_within(data.len())?;
-        Ok(Blocks { frame: f, planes })
+        Ok(Blocks { frame: f, planes, data, spans })
+    }
+
+    pub(super) fn frame(&self) -> &Frame {
+        &self.frame
+    }
+
+    /// The scan unstuffed, and MCU `i`'s bits in it (raster order).
+    pub(super) fn data(&self) -> &[u8] {
+        &self.data
+    }
+
+    pub(super) fn span(&self, i: usize) -> (u64, u64) {
+        self.spans[i]
+    }
+
+    /// The blocks of the MCU at (`mx`, `my`), in scan order, into `out`.
+    pub(super) fn mcu_blocks(&self, mx: usize, my: usize, out: &mut [Block]) {
+        let mut b = 0;
+        for (c, p) in self.frame.components.iter().zip(&self.planes) {
+            for by in 0..c.v {
+                for bx in 0..c.h {
+                    let at = ((my * c.v + by) * p.bw + mx * c.h + bx) * 64;
+                    out[b].copy_from_slice(&p.coefs[at..at + 64]);
+                    b += 1;
+                }
+            }
+        }
+    }
+
+    /// Each component's DC after the MCU at (`mx`, `my`): that of its last
+    /// block, as a decoder's prediction holds it.
+    pub(super) fn last_dc(&self, mx: usize, my: usize) -> [i32; 3] {
+        let mut dc = [0; 3];
+        for ((c, p), d) in self.frame.components.iter().zip(&self.planes).zip(&mut dc) {
+            let at = ((my * c.v + c.v - 1) * p.bw + mx * c.h + c.h - 1) * 64;
+            *d = p.coefs[at] as i32;
+        }
+        dc
     }
 
     pub fn width(&self) -> u32 {

@@ -131,7 +131,15 @@ impl Coded {
         };
         let parts = merged.into_iter().map(|r| (r, made(r))).collect();
         drop(kept);
-        Canvas::Parts { width: w, height: h, parts, outside: Rgb([0; 3]) }
+        // The encoder needs only the coefficients and the scan from here.
+        let mut coded = self;
+        coded.picture = RgbImage::new(0, 0);
+        coded.parts.get_mut().clear();
+        Canvas::Parts { width: w, height: h, parts, outside: Rgb([0; 3]), coded: Box::new(coded) }
+    }
+
+    pub(super) fn blocks(&self) -> &Blocks {
+        &self.blocks
     }
 
     /// Every pixel (the tests' reference).
@@ -192,6 +200,8 @@ pub enum Canvas {
         /// Where a write outside every part goes (none does: the parts are
         /// made for what is drawn).
         outside: Rgb<u8>,
+        /// The upload as read: the encoder copies from it (`recode`).
+        coded: Box<Coded>,
     },
 }
 

@@ -108,13 +108,19 @@ impl PhotoHeader {
             Some(OutputFormat::Jpeg) => coefficients + pw * ph * 3 + parts,
             _ => 0,
         };
+        // The coefficients and the scan unstuffed (at most the upload's
+        // size) stay until the answer is encoded from them (`held` counts
+        // the scan with the output).
         let encoding = match output {
-            Some(OutputFormat::Jpeg) => parts + held(self.body_bytes),
+            Some(OutputFormat::Jpeg) => coefficients + parts + held(self.body_bytes),
             _ => 0,
         };
         let kept = super::coded::PARTS_KEPT;
-        let drawing = if drawing > 0 { drawing + kept } else { 0 };
-        let coded = (coefficients + self.body_bytes).max(coefficients + picture + kept + crop_part).max(drawing).max(encoding);
+        let drawing = if drawing > 0 { drawing + kept + self.body_bytes } else { 0 };
+        let coded = (coefficients + self.body_bytes)
+            .max(coefficients + self.body_bytes + picture + kept + crop_part)
+            .max(drawing)
+            .max(encoding);
         pixels.max(coded + self.body_bytes + SCRATCH_BYTES)
     }
 }

@@ -203,9 +203,9 @@ pub fn encode_result(upload: &[u8], canvas: &Canvas, changed: &[Rect], format: O
             }
             encode(image, format)
         }
-        Canvas::Parts { parts, .. } => {
+        Canvas::Parts { parts, coded, .. } => {
             if format == OutputFormat::Jpeg {
-                if let Ok(bytes) = recode::recode(upload, canvas, changed) {
+                if let Ok(bytes) = recode::recode_blocks(coded.blocks(), upload.len(), canvas, changed) {
                     return Ok(bytes);
                 }
             }

@@ -12,6 +12,7 @@
 //! carrying none of the upload's metadata.
 
 use super::baseline::{self, Frame};
+use super::blocks::Blocks;
 use super::fdct;
 use super::huffman::{standard, unstuff, BitReader, BitWriter, Block, Encoder, Fault, Spec};
 use super::Paint;
@@ -44,25 +45,43 @@ pub(super) fn recode(upload: &[u8], img: &(impl Paint + ?Sized), changed: &[Rect
     if f.restart_interval == 0 && !restarts.is_empty() {
         return Err("restart markers without an interval");
     }
-    let scan = Scan { f: &f, data: &data, restarts: &restarts, img, changed, capacity: capacity(upload.len() as u64) as usize };
-    // Baseline allows tables 0 and 1 only.
-    let own = f.components.iter().all(|c| c.dc < 2 && c.ac < 2);
-    match own.then(|| scan.write(true)) {
-        Some(Ok(out)) => Ok(out),
-        _ => scan.write(false),
+    let scan = Scan { f: &f, data: &data, restarts: &restarts, coded: None, img, changed, capacity: capacity(upload.len() as u64) as usize };
+    scan.write_either()
+}
+
+/// `recode` from the upload read already (`Blocks`): its coefficients and
+/// where each MCU's bits are, so the scan is not read again.
+pub(super) fn recode_blocks(coded: &Blocks, upload_len: usize, img: &(impl Paint + ?Sized), changed: &[Rect]) -> Result<Vec<u8>, Fault> {
+    let f = coded.frame();
+    if img.dimensions() != (f.width as u32, f.height as u32) {
+        return Err("the pixels are not the upload's size");
     }
+    let scan = Scan { f, data: coded.data(), restarts: &[], coded: Some(coded), img, changed, capacity: capacity(upload_len as u64) as usize };
+    scan.write_either()
 }
 
 struct Scan<'a, P: Paint + ?Sized> {
     f: &'a Frame,
     data: &'a [u8],
     restarts: &'a [usize],
+    /// The upload read already: its blocks and bits come from here, and
+    /// `restarts` is not used.
+    coded: Option<&'a Blocks>,
     img: &'a P,
     changed: &'a [Rect],
     capacity: usize,
 }
 
 impl<P: Paint + ?Sized> Scan<'_, P> {
+    fn write_either(&self) -> Result<Vec<u8>, Fault> {
+        // Baseline allows tables 0 and 1 only.
+        let own = self.f.components.iter().all(|c| c.dc < 2 && c.ac < 2);
+        match own.then(|| self.write(true)) {
+            Some(Ok(out)) => Ok(out),
+            _ => self.write(false),
+        }
+    }
+
     /// The output, with the upload's Huffman tables and its untouched MCUs
     /// copied (`own`), or with the standard tables and every block coded.
     fn write(&self, own: bool) -> Result<Vec<u8>, Fault> {
@@ -98,37 +117,53 @@ impl<P: Paint + ?Sized> Scan<'_, P> {
             for mx in 0..mcus_x {
                 if f.restart_interval > 0 && mcu > 0 && mcu % f.restart_interval == 0 {
                     if let Some(from) = copying.take() {
-                        writer.copy(self.data, from, reader.bit_pos());
+                        let end = self.coded.map_or_else(|| reader.bit_pos(), |c| c.span(mcu - 1).1);
+                        writer.copy(self.data, from, end);
                         pred_out = pred_in;
                     }
-                    let start = *self.restarts.get(mcu / f.restart_interval - 1).ok_or("a restart marker is missing")?;
-                    reader.restart(start)?;
+                    if self.coded.is_none() {
+                        let start = *self.restarts.get(mcu / f.restart_interval - 1).ok_or("a restart marker is missing")?;
+                        reader.restart(start)?;
+                    }
                     pred_in = [0; 3];
                 }
-                mcu += 1;
                 let (x0, y0) = ((mx * 8 * h_max) as u32, (my * 8 * v_max) as u32);
                 let touched = self.touches([x0, y0, x0 + 8 * h_max as u32, y0 + 8 * v_max as u32]);
                 // An MCU inside a copied run is only skipped past.
                 let skip = own && !touched && copying.is_some();
-                let (start, pred_before) = (reader.bit_pos(), pred_in);
-                let mut b = 0;
-                for (ci, c) in f.components.iter().enumerate() {
-                    let (dc, ac) = (&f.dc[c.dc].as_ref().expect("checked").0, &f.ac[c.ac].as_ref().expect("checked").0);
-                    for _ in 0..c.h * c.v {
-                        if skip {
-                            reader.skip_block(dc, ac, &mut pred_in[ci])?;
-                        } else {
-                            reader.block(dc, ac, &mut pred_in[ci], &mut blocks[b])?;
+                let pred_before = pred_in;
+                let (start, end) = match self.coded {
+                    Some(c) => {
+                        if !skip {
+                            c.mcu_blocks(mx, my, &mut blocks);
                         }
-                        b += 1;
+                        pred_in = c.last_dc(mx, my);
+                        c.span(mcu)
                     }
-                }
+                    None => {
+                        let start = reader.bit_pos();
+                        let mut b = 0;
+                        for (ci, c) in f.components.iter().enumerate() {
+                            let (dc, ac) = (&f.dc[c.dc].as_ref().expect("checked").0, &f.ac[c.ac].as_ref().expect("checked").0);
+                            for _ in 0..c.h * c.v {
+                                if skip {
+                                    reader.skip_block(dc, ac, &mut pred_in[ci])?;
+                                } else {
+                                    reader.block(dc, ac, &mut pred_in[ci], &mut blocks[b])?;
+                                }
+                                b += 1;
+                            }
+                        }
+                        (start, reader.bit_pos())
+                    }
+                };
+                mcu += 1;
                 if own && !touched {
                     if copying.is_none() {
                         // Coded again, as its DC differences follow the
                         // output's blocks before it; the copy starts after it.
                         self.write_mcu(&mut writer, &encoders, &selectors, &mut pred_out, &mut blocks, mx, my, false)?;
-                        copying = Some(reader.bit_pos());
+                        copying = Some(end);
                     }
                     continue;
                 }
@@ -140,9 +175,12 @@ impl<P: Paint + ?Sized> Scan<'_, P> {
             }
         }
         if let Some(from) = copying.take() {
-            writer.copy(self.data, from, reader.bit_pos());
+            let end = self.coded.map_or_else(|| reader.bit_pos(), |c| c.span(mcu - 1).1);
+            writer.copy(self.data, from, end);
         }
-        reader.check_within(self.data.len())?;
+        if self.coded.is_none() {
+            reader.check_within(self.data.len())?;
+        }
         let mut out = writer.finish();
         out.extend_from_slice(&[0xFF, 0xD9]);
         Ok(out)
@@ -284,6 +322,27 @@ mod tests {
         image::load_from_memory(bytes).unwrap().into_rgb8()
     }
 
+    /// From the upload read already, the answer is the very bytes that
+    /// reading its scan again gives: every sampling, restart intervals too.
+    #[test]
+    fn the_blocks_read_give_the_same_answer() {
+        use jpeg_encoder::SamplingFactor as S;
+        for (sampling, restarts) in [(S::F_2_2, 0), (S::F_1_1, 0), (S::F_2_1, 3), (S::F_1_2, 1), (S::F_2_2, 7)] {
+            let upload = jpeg_of(&texture(203, 117), sampling, restarts);
+            let mut img = decoded(&upload);
+            for y in 21..60 {
+                for x in 37..90 {
+                    img.put_pixel(x, y, image::Rgb([255, 0, (x + y) as u8]));
+                }
+            }
+            let blocks = Blocks::read(&upload).unwrap();
+            for changed in [vec![], vec![[37, 21, 90, 60]], vec![[0, 0, 5, 5], [37, 21, 90, 60], [190, 100, 203, 117]]] {
+                let again = recode(&upload, &img, &changed).unwrap();
+                assert_eq!(recode_blocks(&blocks, upload.len(), &img, &changed).unwrap(), again, "{sampling:?} {restarts} {changed:?}");
+            }
+        }
+    }
+
     /// Drawn on in `rect`, the output is the drawing there (to within the
     /// upload's quantization) and the upload exactly away from it: outside
     /// the blocks coded afresh and the chroma samples beside them.
@@ -345,7 +404,7 @@ mod tests {
         }
         let f = baseline::parse(&upload).unwrap();
         let (data, restarts) = unstuff(&upload[f.scan_start..]);
-        let scan = Scan { f: &f, data: &data, restarts: &restarts, img: &drawn, changed: &[rect], capacity: 0 };
+        let scan = Scan { f: &f, data: &data, restarts: &restarts, coded: None, img: &drawn, changed: &[rect], capacity: 0 };
         assert_eq!(scan.write(true).unwrap_err(), "a symbol has no code in the output's tables");
         let out = decoded(&recode(&upload, &drawn, &[rect]).unwrap());
         assert_eq!(decoded(&scan.write(false).unwrap()), out);
