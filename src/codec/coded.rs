@@ -15,11 +15,14 @@ use std::cell::RefCell;
 /// How much smaller a picture may be made than what it is cut and resized
 /// from, at most: the resize after it (antialiased bilinear) then still
 /// shrinks by this much or more, so what the models see is close to a
-/// resize of every pixel (the training scripts' preprocessing). The face
+/// resize of every pixel (the training scripts' preprocessing). At 2 for
+/// the detector, kairess_014 (1,000 px wide, seen at 1/2) had its box
+/// move to IoU 0.994 and the refine pass put its eyes 0.42 of their
+/// distance off, off its labelled eyes (tests/http/hipsterize). The face
 /// check is the more sensitive: at 2, a curated cat's crop made at 1/8
 /// (mean difference 2.2 levels) scored 0.34 where every pixel gave 0.53,
 /// under its 0.45 threshold.
-const DETECTOR_MARGIN: u32 = 2;
+const DETECTOR_MARGIN: u32 = 4;
 const CROP_MARGIN: u32 = 4;
 
 /// The scale (1/k) of a picture of which `side` pixels go to `size`, at
@@ -261,7 +264,8 @@ mod tests {
         assert_eq!(scale_for(191, 96, 2), 1);
         assert_eq!(scale_for(800, 96, 4), 2);
         assert_eq!(scale_for(10_000, 96, 4), 8);
-        assert_eq!(photo_scale(1155, 866, 160), 2);
+        assert_eq!(photo_scale(1155, 866, 160), 1);
+        assert_eq!(photo_scale(2600, 1300, 160), 2);
         assert_eq!(photo_scale(4032, 3024, 160), 4);
         assert_eq!(photo_scale(640, 480, 160), 1);
     }
@@ -270,7 +274,7 @@ mod tests {
     /// is within rounding of the same square cut from every pixel.
     #[test]
     fn crops_are_those_of_the_whole_photo() {
-        let bytes = jpeg(1300, 1000);
+        let bytes = jpeg(1700, 1300);
         let coded = Coded::new(Blocks::read(&bytes).unwrap(), 160);
         assert_eq!(coded.scale(), 2);
         let whole = coded.whole();
