@@ -460,16 +460,12 @@ fn idct8(block: &[i32; 64], out: &mut [u8], stride: usize) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::fixtures;
     use super::*;
     use jpeg_encoder::SamplingFactor as S;
 
     fn jpeg_of(img: &RgbImage, sampling: S, restarts: u16) -> Vec<u8> {
-        let mut out = Vec::new();
-        let mut encoder = jpeg_encoder::Encoder::new(&mut out, 90);
-        encoder.set_sampling_factor(sampling);
-        encoder.set_restart_interval(restarts);
-        encoder.encode(img.as_raw(), img.width() as u16, img.height() as u16, jpeg_encoder::ColorType::Rgb).unwrap();
-        out
+        fixtures::jpeg_of(img, sampling, restarts, 90)
     }
 
     /// Smooth shapes and some detail, like a photo more than noise.

@@ -246,11 +246,7 @@ mod tests {
     fn jpeg(w: u32, h: u32) -> Vec<u8> {
         // Smooth, with some edges (as a photo has).
         let img = RgbImage::from_fn(w, h, |x, y| Rgb([(x / 6) as u8, (y / 4) as u8, if (x / 40 + y / 40) % 2 == 0 { 60 } else { 190 }]));
-        let mut out = Vec::new();
-        let mut encoder = jpeg_encoder::Encoder::new(&mut out, 90);
-        encoder.set_sampling_factor(jpeg_encoder::SamplingFactor::F_2_2);
-        encoder.encode(img.as_raw(), w as u16, h as u16, jpeg_encoder::ColorType::Rgb).unwrap();
-        out
+        super::super::fixtures::jpeg_of(&img, jpeg_encoder::SamplingFactor::F_2_2, 0, 90)
     }
 
     fn differ(a: &RgbImage, b: &RgbImage) -> (f64, i32) {

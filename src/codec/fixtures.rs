@@ -39,6 +39,17 @@ pub(super) fn jpeg(progressive: bool, restarts: u16, thumbnail: bool) -> Vec<u8>
     out
 }
 
+/// `img` as jpeg-encoder writes it at `quality`, with its chroma
+/// `sampling` and a restart interval of `restarts` MCUs (0: none).
+pub(super) fn jpeg_of(img: &RgbImage, sampling: jpeg_encoder::SamplingFactor, restarts: u16, quality: u8) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut encoder = jpeg_encoder::Encoder::new(&mut out, quality);
+    encoder.set_sampling_factor(sampling);
+    encoder.set_restart_interval(restarts);
+    encoder.encode(img.as_raw(), img.width() as u16, img.height() as u16, jpeg_encoder::ColorType::Rgb).unwrap();
+    out
+}
+
 pub(super) fn shared(path: &str) -> Vec<u8> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared").join(path);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))

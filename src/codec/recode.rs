@@ -305,12 +305,7 @@ mod tests {
     use image::RgbImage;
 
     fn jpeg_of(img: &RgbImage, sampling: jpeg_encoder::SamplingFactor, restarts: u16) -> Vec<u8> {
-        let mut out = Vec::new();
-        let mut encoder = jpeg_encoder::Encoder::new(&mut out, 85);
-        encoder.set_sampling_factor(sampling);
-        encoder.set_restart_interval(restarts);
-        encoder.encode(img.as_raw(), img.width() as u16, img.height() as u16, jpeg_encoder::ColorType::Rgb).unwrap();
-        out
+        super::super::fixtures::jpeg_of(img, sampling, restarts, 85)
     }
 
     /// Detail everywhere (so every block has AC coefficients), any size.
