@@ -44,4 +44,17 @@ fn main() {
     let codec::Canvas::Whole { image, .. } = &canvas else { unreachable!() };
     time("pixels q90", &|| codec::encode(image, OutputFormat::Jpeg).unwrap().len());
     time("DCT route", &|| codec::encode_result(&upload, &canvas, &[drawn], OutputFormat::Jpeg).unwrap().len());
+    // Both whole routes, upload to answer (no models): the pixels decoded and
+    // the upload read again for its coefficients, against the upload read
+    // once as coefficients.
+    time("pixels + recode", &|| {
+        let image = codec::decode_photo(&upload, Some(OutputFormat::Jpeg)).unwrap();
+        let canvas = codec::Canvas::Whole { image, reoriented: false };
+        codec::encode_result(&upload, &canvas, &[drawn], OutputFormat::Jpeg).unwrap().len()
+    });
+    time("coded, read once", &|| {
+        let decoded = codec::decode_upload(&upload, Some(OutputFormat::Jpeg)).unwrap();
+        let canvas = decoded.canvas(&upload, &[drawn]).unwrap();
+        codec::encode_result(&upload, &canvas, &[drawn], OutputFormat::Jpeg).unwrap().len()
+    });
 }

@@ -4,6 +4,7 @@
 use super::encode::png_capacity;
 use super::recode::held;
 use super::OutputFormat;
+use crate::preprocess::PADDED_CROP_MAX;
 use image::{ImageFormat, Limits};
 
 /// Wasm memory one photo may take while it is decoded, processed and
@@ -65,16 +66,24 @@ impl PhotoHeader {
             c if c.has_alpha() => native + 4 * px,
             _ => native + rgb,
         };
-        // Resizing (image's, separable) keeps a first pass of width × new
-        // height f32 RGBA pixels: for the detector's letterbox of the whole
-        // photo (a tile of the tile pass, short side × short side resized to
-        // the same height, keeps as much), then for each landmark crop (1.3 ×
-        // the face box, which may pass the photo's edge: counted as 1.5 × its
-        // long side; read through a view, resized to 96 × 96).
+        // Resizing (`preprocess::resize_region`, separable) keeps a first
+        // pass of width × new height RGB pixels: for the detector's
+        // letterbox of the whole photo (a tile of the tile pass, short side
+        // × short side resized to the same height, keeps as much), then for
+        // each landmark crop (1.3 × the face box, which may pass the photo's
+        // edge: counted as 1.5 × its long side). A crop off the photo's edge
+        // is copied with its padding first, up to PADDED_CROP_MAX a side;
+        // a larger one is read through a view by image's resize, whose
+        // first pass is f32 RGBA.
         let long = w.max(h);
         let (tw, th) = if self.quarter_turn { (h, w) } else { (w, h) };
-        let letterbox = tw * (th * DETECTOR_SIDE).div_ceil(long) * 16;
-        let crop = (long * 3 / 2) * LANDMARK_SIDE * 16;
+        let letterbox = tw * (th * DETECTOR_SIDE).div_ceil(long) * 3;
+        let crop_side = long * 3 / 2;
+        let crop = if crop_side > PADDED_CROP_MAX as u64 {
+            crop_side * LANDMARK_SIDE * 16
+        } else {
+            crop_side * crop_side * 3 + crop_side * LANDMARK_SIDE * 3
+        };
         let encoded = match output {
             None => 0,
             // The output buffer's first capacity: photos at quality 90 fit
