@@ -7,7 +7,7 @@
 
 use crate::codec::Paint;
 use crate::error::ApiError;
-use image::{imageops, Rgba, RgbaImage};
+use image::{Rgba, RgbaImage};
 use std::sync::OnceLock;
 
 /// An overlay ready to draw: premultiplied RGBA, plus the points in it that
@@ -68,6 +68,18 @@ pub fn draw(photo: &mut (impl Paint + ?Sized), overlay: &Overlay, left_eye: (f32
     Placement::new(overlay, left_eye, right_eye, photo.dimensions())?.draw(photo)
 }
 
+/// `img` (premultiplied RGBA) shrunk to `w` × `h` by the antialiased
+/// bilinear convolution (fast_image_resize's SIMD; already premultiplied,
+/// so its channels are filtered alike).
+fn shrink_premultiplied(img: &RgbaImage, w: u32, h: u32) -> RgbaImage {
+    use fast_image_resize as fir;
+    let src = fir::images::ImageRef::new(img.width(), img.height(), img.as_raw(), fir::PixelType::U8x4).expect("an RGBA buffer");
+    let mut out = fir::images::Image::new(w, h, fir::PixelType::U8x4);
+    let bilinear = fir::ResizeOptions::new().resize_alg(fir::ResizeAlg::Convolution(fir::FilterType::Bilinear)).use_alpha(false);
+    fir::Resizer::new().resize(&src, &mut out, &bilinear).expect("RGBA to RGBA");
+    RgbaImage::from_raw(w, h, out.into_vec()).expect("w × h RGBA")
+}
+
 /// An overlay placed on a photo: scaled, turned and where. Its `bounds`
 /// are known before it is drawn, so that only they need pixels.
 pub struct Placement<'a> {
@@ -98,7 +110,7 @@ impl<'a> Placement<'a> {
         let (src, anchor) = if scale < 0.9 {
             let (w, h) = overlay.size();
             let (nw, nh) = (((w as f32 * scale).round() as u32).max(1), ((h as f32 * scale).round() as u32).max(1));
-            let shrunk = imageops::resize(&overlay.premul, nw, nh, imageops::FilterType::Triangle);
+            let shrunk = shrink_premultiplied(&overlay.premul, nw, nh);
             let (sx, sy) = (nw as f32 / w as f32, nh as f32 / h as f32);
             scale /= sx;
             (std::borrow::Cow::Owned(shrunk), (overlay.left.0 * sx, overlay.left.1 * sy))

@@ -31,10 +31,16 @@ const CURATED = [
   'kairess_014.jpg', 'kairess_016.jpg', 'kairess_018.jpg', 'kairess_020.jpg', 'kairess_022.jpg',
   'kairess_024.jpg', 'kairess_025.jpg', 'kairess_027.jpg', 'kairess_028.jpg',
 ];
-// Clear cats the detector misses: run and reported as TODO so they stay
-// visible. Empty since session 4's detector (UltraFace-initialised), which
-// finds all 19; sessions 2-3 missed kairess_006, 010, 016 and 020.
-const KNOWN_MISSES = {};
+// Clear cats the models miss: run and reported as TODO so they stay
+// visible. The detector has found all 19 since session 4 (sessions 2-3
+// missed kairess_006, 010, 016 and 020). The landmark model misses one
+// cat's eye (issue 25's eye error): kairess_014, mouth wide open, close up,
+// gets its left eye on the bridge of its nose, about 0.3 IOD inward of the
+// eye by eye (0.47 before session 14's resize, when the small lens there
+// happened to fall on light fur and passed).
+const KNOWN_MISSES = {
+  'kairess_014.jpg': 'the landmark model puts its left eye on the bridge of its nose (issue 25)',
+};
 
 // The built-in glasses are 2 × the eye distance (IOD) wide and 0.73 × IOD
 // tall, so every pixel they touch is within ~1.08 IOD of the eyes' midpoint;
