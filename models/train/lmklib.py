@@ -178,6 +178,13 @@ class FaceCheckData:
         paths = {p for p, _ in self.pos} | {p for p, _ in self.neg}
         self.ims = {p: load_rgb(abspath(p)) for p in sorted(paths)}
         self.seed, self.n_neg, self.n_synth = seed, n_neg, n_synth
+        # Hard-negative mining (session 14): indices into self.neg that the current model scores highest,
+        # and the share of negative draws taken from them (set between epochs by train_landmarks.py).
+        self.hard, self.hard_frac = [], 0.0
+
+    def neg_crops(self, L=LMK_SIZE):
+        """Every hard negative as the worker would crop it (no jitter), uint8 N x L x L x 3, to score."""
+        return np.stack([np.asarray(face_crop(self.ims[p], b, L)[0], dtype=np.uint8) for p, b in self.neg])
 
     def __len__(self):
         return self.n_pos + self.n_neg + self.n_synth
@@ -215,7 +222,10 @@ class FaceCheckData:
                 a, _ = warp_box(self.ims[path], g, rng, L, GT_JITTER)
             return a, 1.0
         if idx < self.n_pos + self.n_neg:
-            path, b = self.neg[rng.randrange(len(self.neg))]
+            if self.hard and rng.random() < self.hard_frac:
+                path, b = self.neg[self.hard[rng.randrange(len(self.hard))]]
+            else:
+                path, b = self.neg[rng.randrange(len(self.neg))]
             a, _ = warp_box(self.ims[path], b, rng, L, DET_JITTER)
             return a, 0.0
         im, b = self.synthetic(rng)

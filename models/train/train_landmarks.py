@@ -38,6 +38,10 @@ p.add_argument("--n-neg", type=int, default=1300, help="face-check hard negative
 p.add_argument("--init-onnx", default="", help="warm start from a shipped landmark model's ONNX (BatchNorms frozen)")
 p.add_argument("--warmup", type=float, default=2)
 p.add_argument("--stop-epoch", type=int, default=0, help="stop after this epoch (the schedule stays that of --epochs)")
+p.add_argument("--hard-neg-frac", type=float, default=0.0,
+               help="share of the face check's negative draws taken from the negatives the model scores highest "
+                    "(rescored before each epoch from the second on; 0: uniform draws, as before session 14)")
+p.add_argument("--hard-neg-top", type=int, default=3000, help="how many of the highest-scored negatives to draw from")
 args = p.parse_args()
 
 torch.set_num_threads(args.threads)
@@ -157,8 +161,28 @@ def eval_face_check(m, thr=0.2):
 
 t0 = time.time()
 it = 0
+neg_crops = face_data.neg_crops() if face_data and args.hard_neg_frac > 0 else None
+
+
+@torch.no_grad()
+def score_negatives(m):
+    """The face check's probability on every hard negative, as cropped in the worker."""
+    m.eval()
+    out = []
+    for i in range(0, len(neg_crops), 256):
+        x = torch.from_numpy(neg_crops[i:i + 256]).permute(0, 3, 1, 2).float() / 255.0
+        out.append(torch.sigmoid(m(x.contiguous(memory_format=torch.channels_last))[2]))
+    return torch.cat(out).numpy()
+
+
 for ep in range(args.epochs):
     ds.epoch = ep
+    if neg_crops is not None and ep >= 1:
+        s_neg = score_negatives(ema)
+        face_data.hard = [int(i) for i in np.argsort(-s_neg)[:args.hard_neg_top]]
+        face_data.hard_frac = args.hard_neg_frac
+        log(f"ep {ep + 1}: hard negatives rescored: {int((s_neg >= 0.5).sum())} of {len(s_neg)} at >= 0.5, "
+            f"the top {len(face_data.hard)} from {s_neg[face_data.hard[-1]]:.3f}")
     g = torch.Generator()
     g.manual_seed(args.seed * 1000 + ep)
     dl = torch.utils.data.DataLoader(ds, batch_size=args.bs, shuffle=True, num_workers=1, drop_last=True, generator=g)
