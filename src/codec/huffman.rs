@@ -54,6 +54,10 @@ fn canonical(spec: &Spec) -> Result<Vec<(u16, u8)>, Fault> {
 pub(super) struct Decoder {
     /// (length, symbol) for each FAST_BITS-bit prefix; length 0: longer.
     fast: Vec<(u8, u8)>,
+    /// For an AC table: each FAST_BITS-bit prefix that holds a whole
+    /// coefficient (its code and its value's bits), decoded at once, as
+    /// value << 16 | run << 8 | bits taken; 0: not (EOB, ZRL, or longer).
+    fast_ac: Vec<i32>,
     /// Largest code of each length (-1: none), and where its symbols start.
     max_code: [i32; 17],
     offset: [i32; 17],
@@ -79,7 +83,19 @@ impl Decoder {
                 }
             }
         }
-        Ok(Decoder { fast, max_code, offset, symbols: spec.symbols.clone() })
+        let fast_ac = (0..1usize << FAST_BITS)
+            .map(|prefix| {
+                let (len, rs) = fast[prefix];
+                let (run, size) = ((rs >> 4) as u32, (rs & 15) as u32);
+                if len == 0 || size == 0 || len as u32 + size > FAST_BITS {
+                    return 0;
+                }
+                let bits = (prefix as u32 >> (FAST_BITS - len as u32 - size)) & ((1 << size) - 1);
+                let value = if bits < 1 << (size - 1) { bits as i32 - (1 << size) + 1 } else { bits as i32 };
+                value << 16 | (run << 8) as i32 | (len as u32 + size) as i32
+            })
+            .collect();
+        Ok(Decoder { fast, fast_ac, max_code, offset, symbols: spec.symbols.clone() })
     }
 }
 
@@ -184,6 +200,21 @@ impl<'a> BitReader<'a> {
         Err("a Huffman code is not in its table")
     }
 
+    /// The next AC coefficient when its code and value fit one look-up
+    /// (most of a photo's): its zero run and value, consumed.
+    #[inline]
+    fn fast_coefficient(&mut self, ac: &Decoder) -> Option<(usize, i16)> {
+        if self.bits < 16 {
+            self.fill();
+        }
+        let e = ac.fast_ac[(self.acc >> (64 - FAST_BITS)) as usize];
+        if e == 0 {
+            return None;
+        }
+        self.consume((e & 0xff) as u32);
+        Some((((e >> 8) & 0xff) as usize, (e >> 16) as i16))
+    }
+
     /// One block (zigzag order) with its DC prediction.
     pub fn block(&mut self, dc: &Decoder, ac: &Decoder, pred: &mut i32, out: &mut Block) -> Result<(), Fault> {
         *out = [0; 64];
@@ -199,6 +230,15 @@ impl<'a> BitReader<'a> {
         out[0] = *pred as i16;
         let mut k = 1;
         while k < 64 {
+            if let Some((run, value)) = self.fast_coefficient(ac) {
+                k += run;
+                if k > 63 {
+                    return Err("an AC coefficient is out of range");
+                }
+                out[k] = value;
+                k += 1;
+                continue;
+            }
             let rs = self.symbol(ac)?;
             let (run, size) = ((rs >> 4) as usize, (rs & 15) as u32);
             if size == 0 {
@@ -235,6 +275,13 @@ impl<'a> BitReader<'a> {
         }
         let mut k = 1;
         while k < 64 {
+            if let Some((run, _)) = self.fast_coefficient(ac) {
+                k += run + 1;
+                if k > 64 {
+                    return Err("an AC coefficient is out of range");
+                }
+                continue;
+            }
             let rs = self.symbol(ac)?;
             let (run, size) = ((rs >> 4) as usize, (rs & 15) as u32);
             if size == 0 {
@@ -471,6 +518,49 @@ mod tests {
     use super::*;
 
     /// What the writer codes, the reader reads back, DC chain included.
+    #[test]
+    fn photo_like_blocks_read_back_and_skip_to_the_same_place() {
+        // Small values mostly (one look-up each), some large and long zero
+        // runs (the table walk), as in a photo's blocks.
+        let mut seed = 7u32;
+        let mut next = || {
+            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            seed >> 8
+        };
+        let blocks: Vec<Block> = (0..400)
+            .map(|_| {
+                let mut b = [0i16; 64];
+                b[0] = (next() % 2001) as i16 - 1000;
+                for v in b.iter_mut().skip(1) {
+                    *v = match next() % 16 {
+                        0..=8 => 0,
+                        9..=13 => (next() % 7) as i16 - 3,
+                        14 => (next() % 121) as i16 - 60,
+                        _ => (next() % 2001) as i16 - 1000,
+                    };
+                }
+                b
+            })
+            .collect();
+        let mut w = BitWriter::new(Vec::new());
+        let mut pred = 0;
+        for b in &blocks {
+            w.block(&Encoder::new(&standard(0)), &Encoder::new(&standard(1)), &mut pred, b).unwrap();
+        }
+        let (data, _) = unstuff(&w.finish());
+        let (dc, ac) = (Decoder::new(&standard(0)).unwrap(), Decoder::new(&standard(1)).unwrap());
+        let (mut read, mut skip) = (BitReader::new(&data), BitReader::new(&data));
+        let (mut p1, mut p2) = (0, 0);
+        for b in &blocks {
+            let mut out = [0; 64];
+            read.block(&dc, &ac, &mut p1, &mut out).unwrap();
+            assert_eq!(&out, b);
+            skip.skip_block(&dc, &ac, &mut p2).unwrap();
+            assert_eq!((skip.bit_pos(), p2), (read.bit_pos(), p1));
+        }
+        read.check_within(data.len()).unwrap();
+    }
+
     #[test]
     fn blocks_round_trip_through_the_standard_tables() {
         let (dc, ac) = (Encoder::new(&standard(0)), Encoder::new(&standard(1)));
