@@ -69,14 +69,11 @@ pub fn draw(photo: &mut (impl Paint + ?Sized), overlay: &Overlay, left_eye: (f32
 }
 
 /// `img` (premultiplied RGBA) shrunk to `w` × `h` by the antialiased
-/// bilinear convolution (fast_image_resize's SIMD; already premultiplied,
-/// so its channels are filtered alike).
+/// bilinear convolution, as the models' inputs are (`preprocess::bilinear`).
 fn shrink_premultiplied(img: &RgbaImage, w: u32, h: u32) -> RgbaImage {
     use fast_image_resize as fir;
     let src = fir::images::ImageRef::new(img.width(), img.height(), img.as_raw(), fir::PixelType::U8x4).expect("an RGBA buffer");
-    let mut out = fir::images::Image::new(w, h, fir::PixelType::U8x4);
-    let bilinear = fir::ResizeOptions::new().resize_alg(fir::ResizeAlg::Convolution(fir::FilterType::Bilinear)).use_alpha(false);
-    fir::Resizer::new().resize(&src, &mut out, &bilinear).expect("RGBA to RGBA");
+    let out = crate::preprocess::bilinear(&mut fir::Resizer::new(), &src, w, h);
     RgbaImage::from_raw(w, h, out.into_vec()).expect("w × h RGBA")
 }
 

@@ -2,7 +2,8 @@
 //! (models/train) do exactly this, and a test compares the two.
 //!
 //! - resize: antialiased bilinear, Pillow's BILINEAR convolution
-//!   (`fast_image_resize`, SIMD128 in Wasm: 5-7 × image's Triangle there)
+//!   (`fast_image_resize`, with SIMD128 kernels in Wasm; BENCHMARKS.md has
+//!   what it saved here)
 //! - tensors: f32 NCHW, RGB, value = pixel / 255
 //! - detector: letterbox to S×S, centred, grey (128) padding
 //! - landmarks: square crop around the face box, grey outside the photo
@@ -134,13 +135,21 @@ pub fn resize_region(src: &RgbImage, region: [u32; 4], w: u32, h: u32) -> RgbIma
     let whole = fir::images::ImageRef::new(src.width(), src.height(), src.as_raw(), fir::PixelType::U8x3).expect("an RGB buffer");
     let [left, top, rw, rh] = region;
     let part = fir::images::CroppedImage::new(&whole, left, top, rw, rh).expect("the region lies in the image");
-    let bilinear = fir::ResizeOptions::new().resize_alg(fir::ResizeAlg::Convolution(fir::FilterType::Bilinear));
     let mut resizer = fir::Resizer::new();
-    let mut across = fir::images::Image::new(w, rh, fir::PixelType::U8x3);
-    resizer.resize(&part, &mut across, &bilinear).expect("RGB to RGB");
-    let mut out = fir::images::Image::new(w, h, fir::PixelType::U8x3);
-    resizer.resize(&across, &mut out, &bilinear).expect("RGB to RGB");
+    let across = bilinear(&mut resizer, &part, w, rh);
+    let out = bilinear(&mut resizer, &across, w, h);
     RgbImage::from_raw(w, h, out.into_vec()).expect("w × h RGB")
+}
+
+/// `src` resized to `w` × `h` by the antialiased bilinear convolution, its
+/// channels filtered alike (no alpha weighting: a premultiplied overlay is
+/// filtered as it is).
+pub(crate) fn bilinear(resizer: &mut fir::Resizer, src: &impl fir::IntoImageView, w: u32, h: u32) -> fir::images::Image<'static> {
+    let pixels = src.pixel_type().expect("a pixel type fast_image_resize knows");
+    let mut out = fir::images::Image::new(w, h, pixels);
+    let options = fir::ResizeOptions::new().resize_alg(fir::ResizeAlg::Convolution(fir::FilterType::Bilinear)).use_alpha(false);
+    resizer.resize(src, &mut out, &options).expect("the same pixel type both sides");
+    out
 }
 
 /// The crop's square as an image: the photo's pixels, grey outside it.
