@@ -128,12 +128,20 @@ async function timedPost(url, pid, route, body) {
   return { wall, cpu: c1.ms - c0.ms, wait: c1.waitMs - c0.waitMs, tickMs: c1.tickMs - c0.tickMs, timing: serverTiming(res), cats: Number(res.headers.get('x-cats-found')) };
 }
 
+/** Any request (`send()` → its Response), with the worker process's CPU across it. */
+export async function requestCpu(pid, send) {
+  const c0 = cpu(pid);
+  const res = await send();
+  await res.arrayBuffer();
+  return { cpu: cpu(pid).ms - c0.ms, res };
+}
+
 /** A started worker, its workerd pid and its own socket's URL. */
-async function start(config) {
+export async function startRuntime(config, answers) {
   const w = await startWorker({ probe: '/', config });
   try {
     const pid = workerPid(w);
-    return { w, pid, url: await directUrl(w) };
+    return { w, pid, url: await directUrl(w, answers) };
   } catch (e) { w.stop(); throw e; }
 }
 
@@ -173,7 +181,7 @@ async function warmRuns(h, photo, { runs, warmups }) {
 
 /** The first hipsterize on a fresh runtime (after a static asset only), then that runtime. */
 async function cold(config, photo) {
-  const h = await start(config);
+  const h = await startRuntime(config);
   try {
     const first = await timedPost(h.url, h.pid, '/api/hipsterize', photo.bytes);
     return { first, h };

@@ -118,7 +118,7 @@ export function workerdProcesses(pgid, port) {
  * The loopback URL of the worker's own workerd socket: a listening TCP
  * socket owned by that process which answers /api/health as the worker.
  */
-export async function runtimeUrl(pid, publicUrl) {
+export async function runtimeUrl(pid, publicUrl, answers = edgecatHealth) {
   const inodes = new Set();
   for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
     try {
@@ -136,12 +136,17 @@ export async function runtimeUrl(pid, publicUrl) {
     const url = `http://127.0.0.1:${port}`;
     if (url === publicUrl) continue;
     try {
-      const res = await fetch(`${url}/api/health`);
-      const body = await res.json();
-      if (res.ok && 'instance_requests' in body) return url;
+      if (await answers(url)) return url;
     } catch { /* not this one */ }
   }
-  throw new Error(`no workerd socket of pid ${pid} answers /api/health (ports ${ports})`);
+  throw new Error(`no workerd socket of pid ${pid} answers as the worker does (ports ${ports})`);
+}
+
+/** Whether `url` is edgecat's worker: its /api/health. */
+async function edgecatHealth(url) {
+  const res = await fetch(`${url}/api/health`);
+  const body = await res.json();
+  return res.ok && 'instance_requests' in body;
 }
 
 /**
@@ -150,11 +155,11 @@ export async function runtimeUrl(pid, publicUrl) {
  * restarted mid-request", when its hop to workerd fails under a burst of
  * big uploads) are local tooling, not the worker's answers.
  */
-export async function directUrl(worker) {
+export async function directUrl(worker, answers) {
   const procs = workerdProcesses(worker.pid, new URL(worker.url).port);
   const runtime = procs.find((p) => p.role === 'worker');
   if (!runtime) throw new Error(`no worker workerd in ${JSON.stringify(procs)}`);
-  return runtimeUrl(runtime.pid, worker.url);
+  return runtimeUrl(runtime.pid, worker.url, answers);
 }
 
 /**
