@@ -1,12 +1,12 @@
 //! The reading side of the DCT route: an upload's scan read once into its
 //! quantized coefficients, from which pixels are made only where, and at
 //! the scale, each stage needs them. The detector sees the whole photo at
-//! 1/2 to 1/8 of its size, made by scaled inverse DCTs (a block's lowest
+//! 1/2 to 1/4 of its size, made by scaled inverse DCTs (a block's lowest
 //! frequencies give its smaller picture, as libjpeg's scaled decoding
 //! does); only the landmark crops and the pixels under the glasses are made
-//! at full size. The chroma is upsampled as libjpeg does by default
-//! ("fancy": each output sample ¾ its nearer and ¼ its farther neighbour,
-//! each way), and converted with JFIF's YCbCr.
+//! at full size. At full size the pixels are libjpeg's to the bit (its
+//! default "islow" inverse DCT, "fancy" upsampling of the chroma with its
+//! rounding, JFIF's YCbCr): what Pillow, and so the models' training, saw.
 
 use super::baseline::{self, Frame};
 use super::huffman::{unstuff, BitReader, Block, Fault, ZIGZAG};
@@ -39,7 +39,7 @@ struct Plane {
     /// Samples that lie in the photo, each way.
     width: usize,
     height: usize,
-    /// The dequantization table in natural order.
+    /// The dequantization table in zigzag order, as the coefficients are.
     quant: [i32; 64],
 }
 
@@ -71,10 +71,7 @@ impl Blocks {
             .map(|c| {
                 let (bw, bh) = (mcus_x * c.h, mcus_y * c.v);
                 let zigzag = f.quant[c.tq].expect("checked");
-                let mut quant = [0i32; 64];
-                for (k, &q) in zigzag.iter().enumerate() {
-                    quant[ZIGZAG[k]] = q as i32;
-                }
+                let quant: [i32; 64] = std::array::from_fn(|k| zigzag[k] as i32);
                 Plane {
                     bw,
                     bh,
@@ -182,7 +179,7 @@ impl Blocks {
         if ow == 0 || oh == 0 {
             return out;
         }
-        let samples: Vec<Samples> = self.planes.iter().map(|p| p.samples(k as usize, ox..ox + ow, oy..oy + oh)).collect();
+        let mut samples: Vec<Samples> = self.planes.iter().map(|p| p.samples(k as usize, ox..ox + ow, oy..oy + oh)).collect();
         let mut rows = vec![0u8; 3 * ow];
         for (j, row) in out.chunks_exact_mut(3 * ow).enumerate() {
             let (y, rest) = rows.split_at_mut(ow);
@@ -190,16 +187,14 @@ impl Blocks {
             samples[0].row(j, y);
             samples[1].row(j, cb);
             samples[2].row(j, cr);
-            for (p, ((&y, &cb), &cr)) in row.chunks_exact_mut(3).zip(y.iter().zip(cb.iter()).zip(cr.iter())) {
-                p.copy_from_slice(&to_rgb(y, cb, cr));
-            }
+            to_rgb_row(y, cb, cr, row);
         }
         out
     }
 }
 
 /// JFIF's YCbCr → RGB, in 16-bit fixed point.
-#[inline]
+#[inline(always)]
 fn to_rgb(y: u8, cb: u8, cr: u8) -> [u8; 3] {
     let (y, cb, cr) = ((y as i32) << 16, cb as i32 - 128, cr as i32 - 128);
     let half = 1 << 15;
@@ -209,6 +204,30 @@ fn to_rgb(y: u8, cb: u8, cr: u8) -> [u8; 3] {
     [r.clamp(0, 255) as u8, g.clamp(0, 255) as u8, b.clamp(0, 255) as u8]
 }
 
+/// `to_rgb` along a row of planar samples into RGB, eight pixels at a time
+/// (each channel's arithmetic on eight lanes, which the compiler makes
+/// SIMD; the interleaving after it is plain stores).
+fn to_rgb_row(y: &[u8], cb: &[u8], cr: &[u8], out: &mut [u8]) {
+    const N: usize = 8;
+    let mut px = out.chunks_exact_mut(3 * N);
+    let (mut ys, mut cbs, mut crs) = (y.chunks_exact(N), cb.chunks_exact(N), cr.chunks_exact(N));
+    for (((o, y), cb), cr) in (&mut px).zip(&mut ys).zip(&mut cbs).zip(&mut crs) {
+        let (y, cb, cr): ([i32; N], [i32; N], [i32; N]) =
+            (std::array::from_fn(|i| (y[i] as i32) << 16), std::array::from_fn(|i| cb[i] as i32 - 128), std::array::from_fn(|i| cr[i] as i32 - 128));
+        let half = 1 << 15;
+        let r: [u8; N] = std::array::from_fn(|i| ((y[i] + 91_881 * cr[i] + half) >> 16).clamp(0, 255) as u8);
+        let g: [u8; N] = std::array::from_fn(|i| ((y[i] - 22_554 * cb[i] - 46_802 * cr[i] + half) >> 16).clamp(0, 255) as u8);
+        let b: [u8; N] = std::array::from_fn(|i| ((y[i] + 116_130 * cb[i] + half) >> 16).clamp(0, 255) as u8);
+        for i in 0..N {
+            o[3 * i..3 * i + 3].copy_from_slice(&[r[i], g[i], b[i]]);
+        }
+    }
+    let rest = px.into_remainder();
+    for (p, ((&y, &cb), &cr)) in rest.chunks_exact_mut(3).zip(ys.remainder().iter().zip(cbs.remainder()).zip(crs.remainder())) {
+        p.copy_from_slice(&to_rgb(y, cb, cr));
+    }
+}
+
 /// One component's samples over an output area, and how each output pixel
 /// takes them (`Axis`).
 struct Samples {
@@ -216,6 +235,33 @@ struct Samples {
     stride: usize,
     x: Axis,
     y: Axis,
+    /// A doubled row's two rows blended, and the row doubled.
+    scratch: (Vec<u16>, Vec<u8>),
+}
+
+/// A row of a component upsampled ×2 across (`Doubled`), from rows `top`
+/// and `bottom` blended by `wy` quarters: the same sums as the per-pixel
+/// path in `Samples::row`, made as whole rows (blend, then the even and odd
+/// pixels) that the compiler makes SIMD.
+fn doubled(top: &[u8], bottom: &[u8], wy: u32, d: Doubled, scratch: &mut (Vec<u16>, Vec<u8>), out: &mut [u8]) {
+    let n = d.valid.min(top.len());
+    let (col, up) = scratch;
+    col.clear();
+    col.extend(top[..n].iter().zip(&bottom[..n]).map(|(&a, &c)| ((4 - wy) * a as u32 + wy * c as u32) as u16));
+    up.clear();
+    up.resize(2 * n, 0);
+    // Sixteenths: jdsample.c's h2v2 rounds even pixels by 8 and odd ones by
+    // 7, its h2v1 (here × 4) by 1 and 2 quarters.
+    let (even, odd) = if d.vertical { (8, 7) } else { (4, 8) };
+    up[0] = ((4 * col[0] as u32 + even) >> 4) as u8;
+    for (pair, c) in up[2..].chunks_exact_mut(2).zip(col.windows(2)) {
+        pair[0] = ((c[0] as u32 + 3 * c[1] as u32 + even) >> 4) as u8;
+    }
+    for (pair, c) in up.chunks_exact_mut(2).zip(col.windows(2)) {
+        pair[1] = ((3 * c[0] as u32 + c[1] as u32 + odd) >> 4) as u8;
+    }
+    up[2 * n - 1] = ((4 * col[n - 1] as u32 + odd) >> 4) as u8;
+    out.copy_from_slice(&up[d.offset..d.offset + out.len()]);
 }
 
 /// How output pixels take a plane's samples along one axis: from sample
@@ -225,34 +271,46 @@ struct Axis {
     w: Vec<u8>,
     /// Sample `at[0] + i` for output pixel i, alone.
     contiguous: bool,
+    /// Upsampled ×2 (a subsampled component at full size): the pattern
+    /// `Samples::doubled` makes row by row.
+    doubled: Option<Doubled>,
+}
+
+/// Output pixel 2i of a doubled row takes samples i − 1 and i (¼, ¾), pixel
+/// 2i + 1 samples i and i + 1 (¾, ¼); at the photo's edges, the edge sample.
+/// In buffer samples: `valid` of them lie in the photo (the rest is block
+/// padding), and output pixel 0 is doubled pixel `offset`.
+#[derive(Clone, Copy)]
+struct Doubled {
+    offset: usize,
+    valid: usize,
+    /// Upsampled ×2 down too (4:2:0): libjpeg rounds the even and odd
+    /// pixels of its two cases differently, and so does this.
+    vertical: bool,
 }
 
 impl Samples {
     /// Output row `j` into `out`.
     #[inline]
-    fn row(&self, j: usize, out: &mut [u8]) {
+    fn row(&mut self, j: usize, out: &mut [u8]) {
         let (r0, wy) = (self.y.at[j] * self.stride, self.y.w[j] as u32);
         let top = &self.buf[r0..r0 + self.stride];
         let bottom = if wy > 0 { &self.buf[r0 + self.stride..r0 + 2 * self.stride] } else { top };
-        if self.x.contiguous {
-            // One sample an output pixel: a copy, or two rows blended.
-            let from = self.x.at[0];
-            let (t, b) = (&top[from..from + out.len()], &bottom[from..from + out.len()]);
-            if wy == 0 {
-                out.copy_from_slice(t);
-            } else {
-                for ((o, &a), &c) in out.iter_mut().zip(t).zip(b) {
-                    *o = (((4 - wy) * a as u32 + wy * c as u32 + 2) >> 2) as u8;
-                }
-            }
+        if let Some(d) = self.x.doubled {
+            doubled(top, bottom, wy, d, &mut self.scratch, out);
             return;
         }
-        for ((o, &a), &wx) in out.iter_mut().zip(&self.x.at).zip(&self.x.w) {
-            let wx = wx as u32;
-            let b = if wx > 0 { a + 1 } else { a };
-            let t = (4 - wx) * top[a] as u32 + wx * top[b] as u32;
-            let d = (4 - wx) * bottom[a] as u32 + wx * bottom[b] as u32;
-            *o = (((4 - wy) * t + wy * d + 8) >> 4) as u8;
+        // Otherwise one sample an output pixel (`Plane::samples`): a copy,
+        // or two rows blended.
+        debug_assert!(self.x.contiguous);
+        let from = self.x.at[0];
+        let (t, b) = (&top[from..from + out.len()], &bottom[from..from + out.len()]);
+        if wy == 0 {
+            out.copy_from_slice(t);
+        } else {
+            for ((o, &a), &c) in out.iter_mut().zip(t).zip(b) {
+                *o = (((4 - wy) * a as u32 + wy * c as u32 + 2) >> 2) as u8;
+            }
         }
     }
 }
@@ -263,6 +321,7 @@ impl Plane {
     /// one sample an output pixel, or at full size for a subsampled
     /// component read at 1/1 (then upsampled ×2 in `Samples::row`).
     fn samples(&self, k: usize, xs: std::ops::Range<usize>, ys: std::ops::Range<usize>) -> Samples {
+        let x_start = xs.start;
         // Samples a block gives, each way, and the output pixels between
         // neighbouring samples' centres (1, or ½ when upsampled).
         let (nx, ny) = ((8 * self.sx / k).min(8), (8 * self.sy / k).min(8));
@@ -306,12 +365,10 @@ impl Plane {
                     }
                     continue;
                 }
+                // Dequantized into natural order; no branch a coefficient.
                 let mut block = [0i32; 64];
-                for (kz, &c) in coefs.iter().enumerate() {
-                    if c != 0 {
-                        let n = ZIGZAG[kz];
-                        block[n] = c as i32 * self.quant[n];
-                    }
+                for ((&c, &q), &n) in coefs.iter().zip(&self.quant).zip(&ZIGZAG) {
+                    block[n] = c as i32 * q;
                 }
                 match (nx, ny) {
                     (8, 8) => idct8(&block, &mut buf[origin..], stride),
@@ -324,9 +381,14 @@ impl Plane {
         let axis = |at: Vec<usize>, w: Vec<u8>, by: usize| {
             let at: Vec<usize> = at.into_iter().map(|a| a - by).collect();
             let contiguous = w.iter().all(|&w| w == 0) && at.windows(2).all(|p| p[1] == p[0] + 1);
-            Axis { at, w, contiguous }
+            Axis { at, w, contiguous, doubled: None }
         };
-        Samples { buf, stride, x: axis(ax, wx, bx0 * nx), y: axis(ay, wy, by0 * ny) }
+        let mut x = axis(ax, wx, bx0 * nx);
+        if 8 * self.sx / k > 8 {
+            let valid = (self.width * nx).div_ceil(8).max(1).saturating_sub(bx0 * nx);
+            x.doubled = Some(Doubled { offset: x_start - 2 * bx0 * nx, valid, vertical: 8 * self.sy / k > 8 });
+        }
+        Samples { buf, stride, x, y: axis(ay, wy, by0 * ny), scratch: Default::default() }
     }
 }
 
@@ -394,68 +456,67 @@ fn idct_square<const N: usize>(block: &[i32; 64], out: &mut [u8], stride: usize)
     }
 }
 
-/// The full 8 × 8 inverse DCT of a dequantized block (natural order), in
-/// fixed point: the separable factorisation of libjpeg's "islow" (constants
-/// × 4096), as stb_image has it, with its shortcut for columns of DC alone.
+/// The full 8 × 8 inverse DCT of a dequantized block (natural order):
+/// libjpeg's "islow" (jidctint.c: constants × 8192, two bits more kept
+/// between the passes), to the bit, so that the pixels are those libjpeg
+/// (and Pillow, which the models were trained on) gives. Each pass
+/// transforms all eight columns (or rows) at once, lane by lane, so that
+/// the compiler makes it SIMD (two 4-lane vectors a row in Wasm): the
+/// decode's hottest loop at full size.
 fn idct8(block: &[i32; 64], out: &mut [u8], stride: usize) {
-    const fn f2f(x: f64) -> i32 {
-        (x * 4096.0 + 0.5) as i32
-    }
-    #[inline(always)]
-    fn idct_1d(s: [i32; 8]) -> ([i32; 4], [i32; 4]) {
-        let p1 = (s[2] + s[6]) * f2f(0.541_196_1);
-        let t2 = p1 + s[6] * f2f(-1.847_759_065);
-        let t3 = p1 + s[2] * f2f(0.765_366_865);
-        let t0 = (s[0] + s[4]) * 4096;
-        let t1 = (s[0] - s[4]) * 4096;
-        let x = [t0 + t3, t1 + t2, t1 - t2, t0 - t3];
-        let (t0, t1, t2, t3) = (s[7], s[5], s[3], s[1]);
-        let (p3, p4, p1, p2) = (t0 + t2, t1 + t3, t0 + t3, t1 + t2);
-        let p5 = (p3 + p4) * f2f(1.175_875_602);
-        let (t0, t1, t2, t3) = (t0 * f2f(0.298_631_336), t1 * f2f(2.053_119_869), t2 * f2f(3.072_711_026), t3 * f2f(1.501_321_110));
-        let p1 = p5 + p1 * f2f(-0.899_976_223);
-        let p2 = p5 + p2 * f2f(-2.562_915_447);
-        let p3 = p3 * f2f(-1.961_570_560);
-        let p4 = p4 * f2f(-0.390_180_644);
-        (x, [t0 + p1 + p3, t1 + p2 + p4, t2 + p2 + p3, t3 + p1 + p4])
-    }
-    let mut v = [0i32; 64];
-    for c in 0..8 {
-        let col: [i32; 8] = std::array::from_fn(|r| block[r * 8 + c]);
-        if col[1..].iter().all(|&a| a == 0) {
-            for r in 0..8 {
-                v[r * 8 + c] = col[0] * 4;
-            }
-            continue;
+    const PASS1: u32 = 2;
+    let rows: [Lanes; 8] = std::array::from_fn(|r| std::array::from_fn(|c| block[r * 8 + c]));
+    // Columns: lane c of row r is coefficient (u = c, v = r).
+    let v = idct_lanes(rows, 1 << (CONST_BITS - PASS1 - 1), CONST_BITS - PASS1);
+    // Rows: transposed, lane y of row u is frequency u of output row y;
+    // with +128 (the range's centre) and the final rounding.
+    let t: [Lanes; 8] = std::array::from_fn(|u| std::array::from_fn(|y| v[y][u]));
+    let shift = CONST_BITS + PASS1 + 3;
+    let o = idct_lanes(t, (128 << shift) + (1 << (shift - 1)), shift);
+    for (y, row) in out.chunks_mut(stride).take(8).enumerate() {
+        for (x, px) in row[..8].iter_mut().enumerate() {
+            *px = o[x][y].clamp(0, 255) as u8;
         }
-        let (x, t) = idct_1d(col);
-        let x = x.map(|a| a + 512);
-        // t: t0, t1, t2, t3 (outputs 3 and 4, 2 and 5, 1 and 6, 0 and 7).
-        v[c] = (x[0] + t[3]) >> 10;
-        v[56 + c] = (x[0] - t[3]) >> 10;
-        v[8 + c] = (x[1] + t[2]) >> 10;
-        v[48 + c] = (x[1] - t[2]) >> 10;
-        v[16 + c] = (x[2] + t[1]) >> 10;
-        v[40 + c] = (x[2] - t[1]) >> 10;
-        v[24 + c] = (x[3] + t[0]) >> 10;
-        v[32 + c] = (x[3] - t[0]) >> 10;
     }
-    for r in 0..8 {
-        let row: [i32; 8] = std::array::from_fn(|c| v[r * 8 + c]);
-        let (x, t) = idct_1d(row);
-        // 1 << 17 to remove (4096² × 4 / 8), rounded, with +128 for 0..255.
-        let x = x.map(|a| a + 65_536 + (128 << 17));
-        let o = &mut out[r * stride..r * stride + 8];
-        let clamp = |a: i32| (a >> 17).clamp(0, 255) as u8;
-        o[0] = clamp(x[0] + t[3]);
-        o[7] = clamp(x[0] - t[3]);
-        o[1] = clamp(x[1] + t[2]);
-        o[6] = clamp(x[1] - t[2]);
-        o[2] = clamp(x[2] + t[1]);
-        o[5] = clamp(x[2] - t[1]);
-        o[3] = clamp(x[3] + t[0]);
-        o[4] = clamp(x[3] - t[0]);
+}
+
+type Lanes = [i32; 8];
+const CONST_BITS: u32 = 13;
+
+/// The 8-point inverse DCT along the rows of `s` (lane by lane), each
+/// output `(x + bias) >> shift`, as jidctint.c's passes compute it.
+#[inline(always)]
+fn idct_lanes(s: [Lanes; 8], bias: i32, shift: u32) -> [Lanes; 8] {
+    const fn fix(x: f64) -> i32 {
+        (x * (1 << CONST_BITS) as f64 + 0.5) as i32
     }
+    let mut out = [[0i32; 8]; 8];
+    for l in 0..8 {
+        // Even part.
+        let z1 = (s[2][l] + s[6][l]) * fix(0.541_196_100);
+        let t2 = z1 + s[6][l] * -fix(1.847_759_065);
+        let t3 = z1 + s[2][l] * fix(0.765_366_865);
+        let t0 = (s[0][l] + s[4][l]) << CONST_BITS;
+        let t1 = (s[0][l] - s[4][l]) << CONST_BITS;
+        let (t10, t13, t11, t12) = (t0 + t3 + bias, t0 - t3 + bias, t1 + t2 + bias, t1 - t2 + bias);
+        // Odd part.
+        let (t0, t1, t2, t3) = (s[7][l], s[5][l], s[3][l], s[1][l]);
+        let (z1, z2, z3, z4) = (t0 + t3, t1 + t2, t0 + t2, t1 + t3);
+        let z5 = (z3 + z4) * fix(1.175_875_602);
+        let (t0, t1, t2, t3) = (t0 * fix(0.298_631_336), t1 * fix(2.053_119_869), t2 * fix(3.072_711_026), t3 * fix(1.501_321_110));
+        let (z1, z2) = (z1 * -fix(0.899_976_223), z2 * -fix(2.562_915_447));
+        let (z3, z4) = (z3 * -fix(1.961_570_560) + z5, z4 * -fix(0.390_180_644) + z5);
+        let (t0, t1, t2, t3) = (t0 + z1 + z3, t1 + z2 + z4, t2 + z2 + z3, t3 + z1 + z4);
+        out[0][l] = (t10 + t3) >> shift;
+        out[7][l] = (t10 - t3) >> shift;
+        out[1][l] = (t11 + t2) >> shift;
+        out[6][l] = (t11 - t2) >> shift;
+        out[2][l] = (t12 + t1) >> shift;
+        out[5][l] = (t12 - t1) >> shift;
+        out[3][l] = (t13 + t0) >> shift;
+        out[4][l] = (t13 - t0) >> shift;
+    }
+    out
 }
 
 #[cfg(test)]
@@ -543,6 +604,65 @@ mod tests {
                 let expected = image::imageops::crop_imm(&whole, x0, y0, part.width(), part.height()).to_image();
                 assert_eq!(part, expected, "1/{k} {rect:?}");
             }
+        }
+    }
+
+    /// A subsampled component at full size is libjpeg's "fancy" upsampling
+    /// (jdsample.c's h2v2 and h2v1, written out here as they are there),
+    /// to the sample, for any part of the photo.
+    #[test]
+    fn doubled_rows_are_libjpeg_s_fancy_upsampling() {
+        for (sampling, w, h) in [(S::F_2_2, 203, 131), (S::F_2_1, 77, 64), (S::F_2_2, 64, 48), (S::F_2_2, 17, 9)] {
+            let blocks = Blocks::read(&jpeg_of(&scene(w, h), sampling, 0)).unwrap();
+            let plane = &blocks.planes[1];
+            let (w, h) = (w as usize, h as usize);
+            let vertical = sampling == S::F_2_2;
+            // The component's samples (its blocks inverse-transformed, before
+            // any upsampling), and libjpeg's upsampling of them.
+            let (sw, sh) = (plane.width, plane.height);
+            let full = plane.samples(1, 0..w, 0..h);
+            let sample = |i: usize, j: usize| full.buf[j.min(sh - 1) * full.stride + i.min(sw - 1)] as u32;
+            let reference = |x: usize, y: usize| -> u8 {
+                let col = |i: usize| match vertical {
+                    true => 3 * sample(i, y / 2) + sample(i, if y % 2 == 0 { (y / 2).saturating_sub(1) } else { y / 2 + 1 }),
+                    false => 4 * sample(i, y),
+                };
+                let (i, (even, odd)) = (x / 2, if vertical { (8, 7) } else { (4, 8) });
+                let s = match x % 2 {
+                    0 => 3 * col(i) + col(i.saturating_sub(1)) + even,
+                    _ => 3 * col(i) + col(i + 1) + odd,
+                };
+                (s >> 4) as u8
+            };
+            for (xs, ys) in [(0..w, 0..h), (17.min(w - 5)..90.min(w), 3..61.min(h)), (1..2, 0..3), (150.min(w - 3)..w, 5..h)] {
+                let mut fast = plane.samples(1, xs.clone(), ys.clone());
+                assert!(fast.x.doubled.is_some(), "{sampling:?}");
+                let mut row = vec![0u8; xs.len()];
+                for (j, y) in ys.clone().enumerate() {
+                    fast.row(j, &mut row);
+                    let expected: Vec<u8> = xs.clone().map(|x| reference(x, y)).collect();
+                    assert_eq!(row, expected, "{sampling:?} {w}×{h} {xs:?} × {ys:?}, row {y}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn rgb_rows_are_the_per_pixel_conversion() {
+        let n = 8 * 5 + 3;
+        let (y, cb, cr): (Vec<u8>, Vec<u8>, Vec<u8>) = (0..n).map(|i| ((i * 37 % 256) as u8, (i * 91 % 256) as u8, (255 - i * 53 % 256) as u8)).fold(
+            (vec![], vec![], vec![]),
+            |(mut a, mut b, mut c), (p, q, r)| {
+                a.push(p);
+                b.push(q);
+                c.push(r);
+                (a, b, c)
+            },
+        );
+        let mut out = vec![0u8; 3 * n];
+        to_rgb_row(&y, &cb, &cr, &mut out);
+        for i in 0..n {
+            assert_eq!(out[3 * i..3 * i + 3], to_rgb(y[i], cb[i], cr[i]), "pixel {i}");
         }
     }
 
