@@ -118,22 +118,23 @@ function cpu(pid) {
 
 /** One POST, with the worker process's CPU across it. */
 async function timedPost(url, pid, route, body) {
+  const r = await requestCpu(pid, () => fetch(`${url}${route}`, { method: 'POST', body, headers: { 'content-type': 'image/jpeg' } }));
+  if (r.res.status !== 200) throw new Error(`${route} answered ${r.res.status}`);
+  return { wall: r.wall, cpu: r.cpu, wait: r.wait, tickMs: r.tickMs, timing: serverTiming(r.res), cats: Number(r.res.headers.get('x-cats-found')) };
+}
+
+/**
+ * Any request (`send()` → its Response, read whole), with the worker
+ * process's CPU across it (`cpu()`'s figures as differences) and its wall time.
+ */
+export async function requestCpu(pid, send) {
   const c0 = cpu(pid);
   const t0 = performance.now();
-  const res = await fetch(`${url}${route}`, { method: 'POST', body, headers: { 'content-type': 'image/jpeg' } });
+  const res = await send();
   await res.arrayBuffer();
   const wall = performance.now() - t0;
   const c1 = cpu(pid);
-  if (res.status !== 200) throw new Error(`${route} answered ${res.status}`);
-  return { wall, cpu: c1.ms - c0.ms, wait: c1.waitMs - c0.waitMs, tickMs: c1.tickMs - c0.tickMs, timing: serverTiming(res), cats: Number(res.headers.get('x-cats-found')) };
-}
-
-/** Any request (`send()` → its Response), with the worker process's CPU across it. */
-export async function requestCpu(pid, send) {
-  const c0 = cpu(pid);
-  const res = await send();
-  await res.arrayBuffer();
-  return { cpu: cpu(pid).ms - c0.ms, res };
+  return { res, wall, cpu: c1.ms - c0.ms, wait: c1.waitMs - c0.waitMs, tickMs: c1.tickMs - c0.tickMs };
 }
 
 /** A started worker, its workerd pid and its own socket's URL. */

@@ -64,4 +64,5 @@ for (const [k, v] of Object.entries(got)) {
   const c = median(v.cpu); const t = median(v.total);
   console.log(`| ${k} | ${c.toFixed(2)} | ${t.toFixed(1)} | ${(median(v.cpu.map((x, i) => x - v.total[i]))).toFixed(2)} |`);
 }
-fs.writeFileSync(path.join('target', 'bench', 'overhead.json'), JSON.stringify(got));
+fs.mkdirSync(path.join(ROOT, 'target', 'bench'), { recursive: true });
+fs.writeFileSync(path.join(ROOT, 'target', 'bench', 'overhead.json'), JSON.stringify(got));

@@ -193,14 +193,21 @@ impl Blocks {
     }
 }
 
+/// JFIF's YCbCr → RGB weights in 16-bit fixed point (jdcolor.c's): Cr in
+/// R, Cb and Cr in G, Cb in B.
+const R_CR: i32 = 91_881;
+const G_CB: i32 = 22_554;
+const G_CR: i32 = 46_802;
+const B_CB: i32 = 116_130;
+
 /// JFIF's YCbCr → RGB, in 16-bit fixed point.
 #[inline(always)]
 fn to_rgb(y: u8, cb: u8, cr: u8) -> [u8; 3] {
     let (y, cb, cr) = ((y as i32) << 16, cb as i32 - 128, cr as i32 - 128);
     let half = 1 << 15;
-    let r = (y + 91_881 * cr + half) >> 16;
-    let g = (y - 22_554 * cb - 46_802 * cr + half) >> 16;
-    let b = (y + 116_130 * cb + half) >> 16;
+    let r = (y + R_CR * cr + half) >> 16;
+    let g = (y - G_CB * cb - G_CR * cr + half) >> 16;
+    let b = (y + B_CB * cb + half) >> 16;
     [r.clamp(0, 255) as u8, g.clamp(0, 255) as u8, b.clamp(0, 255) as u8]
 }
 
@@ -215,9 +222,9 @@ fn to_rgb_row(y: &[u8], cb: &[u8], cr: &[u8], out: &mut [u8]) {
         let (y, cb, cr): ([i32; N], [i32; N], [i32; N]) =
             (std::array::from_fn(|i| (y[i] as i32) << 16), std::array::from_fn(|i| cb[i] as i32 - 128), std::array::from_fn(|i| cr[i] as i32 - 128));
         let half = 1 << 15;
-        let r: [u8; N] = std::array::from_fn(|i| ((y[i] + 91_881 * cr[i] + half) >> 16).clamp(0, 255) as u8);
-        let g: [u8; N] = std::array::from_fn(|i| ((y[i] - 22_554 * cb[i] - 46_802 * cr[i] + half) >> 16).clamp(0, 255) as u8);
-        let b: [u8; N] = std::array::from_fn(|i| ((y[i] + 116_130 * cb[i] + half) >> 16).clamp(0, 255) as u8);
+        let r: [u8; N] = std::array::from_fn(|i| ((y[i] + R_CR * cr[i] + half) >> 16).clamp(0, 255) as u8);
+        let g: [u8; N] = std::array::from_fn(|i| ((y[i] - G_CB * cb[i] - G_CR * cr[i] + half) >> 16).clamp(0, 255) as u8);
+        let b: [u8; N] = std::array::from_fn(|i| ((y[i] + B_CB * cb[i] + half) >> 16).clamp(0, 255) as u8);
         for i in 0..N {
             o[3 * i..3 * i + 3].copy_from_slice(&[r[i], g[i], b[i]]);
         }
@@ -240,9 +247,8 @@ struct Samples {
 }
 
 /// A row of a component upsampled ×2 across (`Doubled`), from rows `top`
-/// and `bottom` blended by `wy` quarters: the same sums as the per-pixel
-/// path in `Samples::row`, made as whole rows (blend, then the even and odd
-/// pixels) that the compiler makes SIMD.
+/// and `bottom` blended by `wy` quarters, made as whole rows (blend, then
+/// the even and odd pixels) that the compiler makes SIMD.
 fn doubled(top: &[u8], bottom: &[u8], wy: u32, d: Doubled, scratch: &mut (Vec<u16>, Vec<u8>), out: &mut [u8]) {
     let n = d.valid.min(top.len());
     let (col, up) = scratch;
