@@ -358,23 +358,38 @@ impl Plane {
         let (by0, by1) = span(&ay, &wy, ny, self.bh);
         let stride = (bx1 - bx0) * nx;
         let mut buf = vec![0u8; stride * (by1 - by0) * ny];
+        // A block's picture at nx × ny takes its frequencies u < nx, v < ny
+        // alone: at 1/2, 16 of the 64. Only those are read and dequantized.
+        let low: Vec<usize> = (0..64).filter(|&i| ZIGZAG[i] % 8 < nx && ZIGZAG[i] / 8 < ny).collect();
         for by in by0..by1 {
             for bx in bx0..bx1 {
                 let at = (by * self.bw + bx) * 64;
                 let coefs = &self.coefs[at..at + 64];
                 let origin = (by - by0) * ny * stride + (bx - bx0) * nx;
-                // A block of its mean alone (smooth parts, most chroma): flat.
-                if coefs[1..].iter().all(|&c| c == 0) {
-                    let v = ((coefs[0] as i32 * self.quant[0] + 128 * 8 + 4) >> 3).clamp(0, 255) as u8;
+                // Dequantized into natural order; no branch a coefficient.
+                let mut block = [0i32; 64];
+                block[0] = coefs[0] as i32 * self.quant[0];
+                // Any nonzero AC coefficient among those read (`low[0]` is the DC).
+                let mut ac = 0;
+                if low.len() == 64 {
+                    for ((&c, &q), &n) in coefs.iter().zip(&self.quant).zip(&ZIGZAG).skip(1) {
+                        block[n] = c as i32 * q;
+                        ac |= c;
+                    }
+                } else {
+                    for &i in &low[1..] {
+                        block[ZIGZAG[i]] = coefs[i] as i32 * self.quant[i];
+                        ac |= coefs[i];
+                    }
+                }
+                // A block of its mean alone at this size (smooth parts, most
+                // chroma): flat.
+                if ac == 0 {
+                    let v = ((block[0] + 128 * 8 + 4) >> 3).clamp(0, 255) as u8;
                     for row in buf[origin..].chunks_mut(stride).take(ny) {
                         row[..nx].fill(v);
                     }
                     continue;
-                }
-                // Dequantized into natural order; no branch a coefficient.
-                let mut block = [0i32; 64];
-                for ((&c, &q), &n) in coefs.iter().zip(&self.quant).zip(&ZIGZAG) {
-                    block[n] = c as i32 * q;
                 }
                 match (nx, ny) {
                     (8, 8) => idct8(&block, &mut buf[origin..], stride),

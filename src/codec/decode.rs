@@ -27,10 +27,11 @@ pub(super) struct Bounds {
 }
 
 /// What `decode` gives: pixels, upright (and whether that turned them), or
-/// a JPEG's coefficients.
+/// a JPEG's coefficients as stored, with the EXIF orientation that makes
+/// them upright.
 pub(super) enum Image {
     Pixels(DynamicImage, bool),
-    Coded(Blocks),
+    Coded(Blocks, Orientation),
 }
 
 pub(super) enum DecodeError {
@@ -129,11 +130,12 @@ pub(super) fn decode<'a>(bytes: &'a [u8], bounds: &Bounds, measure: Option<&mut 
         ImageFormat::WebP if webp_complete(bytes).is_err() => Orientation::NoTransforms,
         _ => decoder.orientation().unwrap_or(Orientation::NoTransforms),
     };
-    // The coefficients' route: a baseline JPEG stored upright, large enough
-    // to be seen smaller than it is.
+    // The coefficients' route: a baseline JPEG large enough to be seen
+    // smaller than it is. One stored turned or flipped takes it too, so
+    // that the models see it as they see the same photo stored upright
+    // (`Coded` turns what it makes); its answer is drawn on every pixel.
     let mut coefficients = (bounds.coded
         && format == ImageFormat::Jpeg
-        && orientation == Orientation::NoTransforms
         && photo_scale(w, h, DETECTOR_SIDE as u32) > 1)
         .then(|| baseline::parse(bytes).ok())
         .flatten()
@@ -144,6 +146,7 @@ pub(super) fn decode<'a>(bytes: &'a [u8], bounds: &Bounds, measure: Option<&mut 
             height: h,
             color: decoder.color_type(),
             quarter_turn: quarter_turn(orientation),
+            reoriented: orientation != Orientation::NoTransforms,
             body_bytes: bytes.len() as u64,
             decoder_bytes,
             jpeg: format == ImageFormat::Jpeg,
@@ -177,7 +180,7 @@ pub(super) fn decode<'a>(bytes: &'a [u8], bounds: &Bounds, measure: Option<&mut 
         // reader refuses is left to the pixel decoder, to read or refuse.
         drop(decoder);
         if let Ok(blocks) = Blocks::read(bytes) {
-            return Ok(Some(Image::Coded(blocks)));
+            return Ok(Some(Image::Coded(blocks, orientation)));
         }
         let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
         reader.limits(header_limits(bounds.max_side, bytes.len()));
@@ -212,7 +215,7 @@ pub(super) fn ends_early(e: &ImageError) -> bool {
     false
 }
 
-fn quarter_turn(o: Orientation) -> bool {
+pub(super) fn quarter_turn(o: Orientation) -> bool {
     matches!(o, Orientation::Rotate90 | Orientation::Rotate270 | Orientation::Rotate90FlipH | Orientation::Rotate270FlipH)
 }
 

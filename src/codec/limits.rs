@@ -31,6 +31,9 @@ pub struct PhotoHeader {
     pub color: image::ColorType,
     /// EXIF orientations 5–8 turn the image a quarter: a second buffer.
     pub quarter_turn: bool,
+    /// Any EXIF orientation but 1: coded, the detector's picture is turned
+    /// (a second picture), and the answer is drawn on every pixel.
+    pub reoriented: bool,
     pub body_bytes: u64,
     /// What the decoder holds beside its output while it decodes
     /// (`decoder_extra`).
@@ -107,7 +110,7 @@ impl PhotoHeader {
         let Some(coefficients) = self.coefficients else { return pixels };
         let k = super::coded::photo_scale(self.width, self.height, DETECTOR_SIDE as u32) as u64;
         let (pw, ph) = (w.div_ceil(k), h.div_ceil(k));
-        let picture = pw * ph * 3 + pw.max(ph) * DETECTOR_SIDE * 16;
+        let picture = pw * ph * 3 * (1 + self.reoriented as u64) + pw.max(ph) * DETECTOR_SIDE * 16;
         // A crop is made from the picture, or from a part at a scale that
         // leaves it under 2 × 4 × its canvas a side (`coded::CROP_MARGIN`).
         let part_side = 8 * LANDMARK_SIDE;

@@ -92,7 +92,7 @@ fn decode_with(bytes: &[u8], output: Option<OutputFormat>, coded: bool) -> Resul
     let bounds = Bounds { max_side: MAX_SIDE, max_pixels: MAX_PIXELS, what: "photo", budget: Some(output), coded };
     let decoded = decode(bytes, &bounds, None).map_err(|e| e.into_api(ApiError::BadImage))?;
     Ok(match decoded.expect("decoded when not measuring") {
-        Image::Coded(blocks) => Decoded::Coded(Coded::new(blocks, limits::DETECTOR_SIDE as u32)),
+        Image::Coded(blocks, orientation) => Decoded::Coded(Coded::new(blocks, limits::DETECTOR_SIDE as u32, orientation)),
         Image::Pixels(img, reoriented) => Decoded::Pixels { image: rgb_of(img), reoriented },
     })
 }
@@ -111,18 +111,21 @@ impl Decoded {
     /// parts of it they cover (`parts`, photo pixels) at full size. Parts
     /// over a quarter of the photo are made from every pixel instead,
     /// decoded again from the upload: the memory estimate allows no more.
+    /// So is a coded photo stored turned or flipped, whose stored blocks
+    /// are not the answer's.
     pub fn canvas(self, upload: &[u8], parts: &[Rect]) -> Result<Canvas, ApiError> {
         match self {
             Decoded::Pixels { image, reoriented } => Ok(Canvas::Whole { image, reoriented }),
             Decoded::Coded(coded) => {
                 let (w, h) = coded.dimensions();
                 let area: u64 = parts.iter().map(|r| (r[2].saturating_sub(r[0]) as u64 + 32) * (r[3].saturating_sub(r[1]) as u64 + 32)).sum();
-                if area <= limits::parts_cap(w as u64 * h as u64) {
+                let reoriented = coded.reoriented();
+                if !reoriented && area <= limits::parts_cap(w as u64 * h as u64) {
                     return Ok(coded.canvas(parts));
                 }
                 drop(coded);
                 let image = decode_photo(upload, Some(OutputFormat::Jpeg))?;
-                Ok(Canvas::Whole { image, reoriented: false })
+                Ok(Canvas::Whole { image, reoriented })
             }
         }
     }

@@ -489,35 +489,42 @@ fn accuracy_on_held_out_splits() {
     assert!(mean_eye <= 0.15, "mean eye error, misses counted as 1.0: {mean_eye:.3} > 0.15 IOD");
 }
 
-/// The curated photos large enough to be read as coefficients (a short
-/// side of 1,280 px or more: glup_cat_02) give the cats every pixel gives: the same faces (IoU > 0.9), and
-/// their eyes within 0.2 of their distance apart. Not closer: the
-/// refine pass moves a face's eyes by up to 0.10 for a box a fraction of a
-/// canvas pixel off (models/README.md, session 11), and kairess_014's by
-/// 0.42 for a box at IoU 0.994, its landmark crops made from every pixel
-/// or not.
+/// The photos large enough to be read as coefficients (a short side of 640
+/// px or more since session 16: the detector sees them at 1/2 or less)
+/// give the cats every pixel gives: the same faces (IoU > 0.9). Where the
+/// eyes are clear (the curated cats, tests/curated-cats.json), they stay
+/// within 0.1 of their distance apart of every pixel's. Elsewhere they are
+/// only printed: the eyes of a cat in profile or with its eyes shut are
+/// not a point the model can place, and a box a fraction of a canvas pixel
+/// off moves them by up to 0.4 (kairess_030, kairess_008).
 #[test]
 fn the_coded_route_finds_what_every_pixel_finds() {
     let e = engine();
+    let curated: Value = serde_json::from_str(&std::fs::read_to_string(root().join("tests/curated-cats.json")).unwrap()).unwrap();
+    let curated: Vec<&str> = curated["photos"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
     let (mut coded, mut eye_moves) = (0, Vec::new());
     for path in listed("data/cat-photos", |_| true) {
         let decoded = shipped(&path);
         let codec::Decoded::Coded(_) = &decoded else { continue };
         coded += 1;
+        let clear = curated.contains(&path.file_name().unwrap().to_str().unwrap());
         let (ours, every) = (cats(e, &decoded), pipeline::find_cats(e, &photo(&path), &mut Default::default()).unwrap());
         assert_eq!(ours.len(), every.len(), "{}", path.display());
         for (a, b) in ours.iter().zip(&every) {
             assert!(iou(&a.bbox, &b.bbox) > 0.9, "{}: {a:?} vs {b:?}", path.display());
             let (l, r) = (b.landmarks["left_eye"], b.landmarks["right_eye"]);
             let moved = eyes_error(a, l, r);
-            println!("  {}: eyes moved {moved:.4} IOD, box IoU {:.3}", path.display(), iou(&a.bbox, &b.bbox));
-            eye_moves.push(moved);
+            println!("  {}{}: eyes moved {moved:.4} IOD, box IoU {:.3}", path.display(), if clear { " (curated)" } else { "" }, iou(&a.bbox, &b.bbox));
+            if clear {
+                eye_moves.push(moved);
+            }
         }
     }
-    assert!(coded >= 1, "no curated photo read as coefficients");
+    assert!(coded >= 10, "only {coded} curated photos read as coefficients");
+    assert!(eye_moves.len() >= 10, "only {} curated cats read as coefficients", eye_moves.len());
     eye_moves.sort_by(f32::total_cmp);
-    assert!(eye_moves.iter().all(|&m| m <= 0.2), "{eye_moves:?}");
-    println!("coded route on {coded} curated photos: {} cats, eyes moved by a median {:.4} IOD, at most {:.4}", eye_moves.len(), eye_moves[eye_moves.len() / 2], eye_moves.last().unwrap());
+    assert!(eye_moves.iter().all(|&m| m <= 0.1), "{eye_moves:?}");
+    println!("coded route on {coded} photos: {} curated cats, eyes moved by a median {:.4} IOD, at most {:.4}", eye_moves.len(), eye_moves[eye_moves.len() / 2], eye_moves.last().unwrap());
 }
 
 /// The model budget (issue 25): both models together <= 600 KB as shipped

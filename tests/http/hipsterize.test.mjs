@@ -2,6 +2,7 @@
 // end to end under wrangler dev: sunglasses land on the eyes and nowhere else,
 // two cats give two pairs, EXIF orientation maps detections back to the
 // upright photo. (The native CLI against the worker: cli.test.mjs.)
+import fs from 'node:fs';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { detect, dist, eyes, iod, photo, post } from './cats.mjs';
@@ -25,12 +26,7 @@ function iou(a, b) {
 // 015 (asleep, sideways), 017 (head tilted ~60°), 019 and 030 (profile),
 // 021 (two small cats mid-jump, not facing us), 023 (upside down), 026
 // (asleep), 029 (stretching, face turned and squinting).
-const CURATED = [
-  'kairess_001.jpg', 'kairess_002.jpg', 'kairess_003.jpg', 'kairess_005.jpg', 'kairess_006.jpg',
-  'kairess_009.jpg', 'kairess_010.jpg', 'kairess_011.jpg', 'kairess_012.jpg', 'kairess_013.jpg',
-  'kairess_014.jpg', 'kairess_016.jpg', 'kairess_018.jpg', 'kairess_020.jpg', 'kairess_022.jpg',
-  'kairess_024.jpg', 'kairess_025.jpg', 'kairess_027.jpg', 'kairess_028.jpg',
-];
+const CURATED = JSON.parse(fs.readFileSync(new URL('../curated-cats.json', import.meta.url))).photos;
 // Clear cats the models miss: run and reported as TODO so they stay
 // visible. The detector has found all 19 since session 4 (sessions 2-3
 // missed kairess_006, 010, 016 and 020). The landmark model misses one
@@ -148,12 +144,20 @@ test('two cats side by side: detect finds 2, one in each half, and X-Cats-Found 
 // JPEG blocks onto blocks), stored transformed with the Orientation tag that
 // makes it upright again, and compared with the same pixels re-encoded the
 // same way with Orientation 1. Re-encoding alone moved boxes to IoU ≥ 0.98
-// and eyes by ≤ 3.7% of the eye distance on these photos (kairess_028 is not
-// used: its right eye moves by up to 21% IOD between JPEG qualities); a
-// mapping mistake moves them by the size of the face.
+// and eyes by ≤ 3.7% of the eye distance on these photos read as every
+// pixel (kairess_028 is not used: its right eye moves by up to 21% IOD
+// between JPEG qualities); a mapping mistake moves them by the size of the
+// face. Since session 16 these photos (656-664 px short sides) are read as
+// coefficients, the detector seeing them at 1/2, and there re-encoding
+// alone (quality 95 against 90, 85 and 80) moves kairess_002's eyes by up
+// to 7.9% IOD. Measured on 8 curated cats at 4 sizes each (656-880 px short
+// side), that noise is the landmark pass's on either route: above 8% IOD in
+// 4 of the 32 cases read as every pixel (at most 26%) and in 5 read as
+// coefficients (at most 24%). The bound is kept well under a mapping
+// mistake's.
 const EXIF_PHOTOS = ['kairess_001.jpg', 'kairess_002.jpg', 'kairess_027.jpg'];
 const MIN_IOU = 0.9;
-const MAX_EYE_IOD = 0.08;
+const MAX_EYE_IOD = 0.15;
 
 for (const file of EXIF_PHOTOS) {
   test(`${file}: EXIF orientations 2-8 give the upright photo's detections`, async () => {
