@@ -95,6 +95,12 @@ pub struct Deadlines {
 /// declares no length), stalls or takes too long. Every byte is reserved
 /// from the isolate's memory budget before it is held (`held` grows with
 /// the body; waiting for room if need be).
+///
+/// One timer serves the whole read: it is armed for what is left of the
+/// idle wait (or of the overall deadline, if that comes first) and armed
+/// again only when it fires, not once a chunk (a timer a chunk cost about
+/// as much as the rest of reading a photo). A timer that fires late (the
+/// isolate was busy, not the client) does not count, as in `next_within`.
 pub async fn read_limited(
     req: &mut Request,
     held: &mut Reservation<'_>,
@@ -105,32 +111,52 @@ pub async fn read_limited(
     let mut body = Vec::new();
     // workerd's clock moves on at each I/O: each chunk's arrival is one.
     let started = js_sys::Date::now();
+    let (idle, total) = (deadlines.idle_ms as f64, deadlines.total_ms as f64);
+    // When data last came (or the read began): the idle wait runs from it.
+    let mut last = started;
+    let arm = |from: f64, last: f64| {
+        let wait = ((last + idle).min(started + total) - from).max(1.0);
+        (Delay::from(Duration::from_millis(wait.ceil() as u64)), from, wait)
+    };
+    let (mut timer, mut armed, mut wait) = arm(started, last);
     loop {
-        let left = deadlines.total_ms.saturating_sub((js_sys::Date::now() - started) as u64);
-        let wait = deadlines.idle_ms.min(left).max(1);
-        let chunk = match next_within(&mut stream, wait, started + deadlines.total_ms as f64).await {
-            Next::Chunk(chunk) => chunk,
-            Next::End => break,
-            // Dropping the stream (on return) cancels the rest of the upload.
-            Next::Idle if wait < deadlines.idle_ms || js_sys::Date::now() - started >= deadlines.total_ms as f64 => {
-                return Err(too_slow(deadlines, body.len()))
+        // `next()` only polls the stream, which keeps its own pending read:
+        // a read the timer interrupts goes on at the next call.
+        let chunk = match select(stream.next(), &mut timer).await {
+            Either::Left((Some(chunk), _)) => chunk,
+            Either::Left((None, _)) => break,
+            Either::Right(_) => {
+                let now = js_sys::Date::now();
+                if now - started >= total {
+                    return Err(too_slow(deadlines, body.len()));
+                }
+                if now - armed >= wait + LATE_MS {
+                    last = now; // held up by the isolate: the wait starts again
+                } else if now - last >= idle {
+                    // Dropping the stream (on return) cancels the rest of the upload.
+                    return Err(stalled(deadlines, body.len()));
+                }
+                (timer, armed, wait) = arm(now, last);
+                continue;
             }
-            Next::Idle => return Err(stalled(deadlines, body.len())),
         };
         let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("reading the body failed: {e}")))?;
         if body.len() as u64 + chunk.len() as u64 > input::MAX_BODY_BYTES {
             let err = input::check_length(body.len() as u64 + chunk.len() as u64).unwrap_err();
+            drop(timer);
             drain(stream, None).await;
             return Err(err);
         }
         if let Err(busy) = admission.admit(held, (body.len() + chunk.len()) as u64).await {
             // A chunked upload outgrew what it could reserve: answered 503
             // while the client is still sending, so the rest is drained.
+            drop(timer);
             drain(stream, None).await;
             return Err(busy);
         }
         body.extend_from_slice(&chunk);
-        if (js_sys::Date::now() - started) as u64 > deadlines.total_ms {
+        last = js_sys::Date::now();
+        if last - started > total {
             return Err(too_slow(deadlines, body.len()));
         }
     }
