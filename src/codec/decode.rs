@@ -131,11 +131,14 @@ pub(super) fn decode<'a>(bytes: &'a [u8], bounds: &Bounds, measure: Option<&mut 
         _ => decoder.orientation().unwrap_or(Orientation::NoTransforms),
     };
     // The coefficients' route: a baseline JPEG large enough to be seen
-    // smaller than it is. One stored turned or flipped takes it too, so
-    // that the models see it as they see the same photo stored upright
-    // (`Coded` turns what it makes); its answer is drawn on every pixel.
+    // smaller than it is. One stored turned or flipped takes it only when
+    // nothing is drawn (detect), so that the models see it as they see the
+    // same photo stored upright (`Coded` turns what it makes): an answer
+    // drawn on it needs every pixel turned, and reading the scan twice for
+    // that cost 1.1 × the CPU of the pixel route (BENCHMARKS.md).
     let mut coefficients = (bounds.coded
         && format == ImageFormat::Jpeg
+        && (orientation == Orientation::NoTransforms || bounds.budget == Some(None))
         && photo_scale(w, h, DETECTOR_SIDE as u32) > 1)
         .then(|| baseline::parse(bytes).ok())
         .flatten()

@@ -31,8 +31,8 @@ pub struct PhotoHeader {
     pub color: image::ColorType,
     /// EXIF orientations 5–8 turn the image a quarter: a second buffer.
     pub quarter_turn: bool,
-    /// Any EXIF orientation but 1: coded, the detector's picture is turned
-    /// (a second picture), and the answer is drawn on every pixel.
+    /// Any EXIF orientation but 1: coded (detect only), the detector's
+    /// picture is turned, a second picture.
     pub reoriented: bool,
     pub body_bytes: u64,
     /// What the decoder holds beside its output while it decodes

@@ -111,8 +111,8 @@ impl Decoded {
     /// parts of it they cover (`parts`, photo pixels) at full size. Parts
     /// over a quarter of the photo are made from every pixel instead,
     /// decoded again from the upload: the memory estimate allows no more.
-    /// So is a coded photo stored turned or flipped, whose stored blocks
-    /// are not the answer's.
+    /// So would be a coded photo stored turned or flipped, whose stored
+    /// blocks are not the answer's (`decode` codes one only to detect).
     pub fn canvas(self, upload: &[u8], parts: &[Rect]) -> Result<Canvas, ApiError> {
         match self {
             Decoded::Pixels { image, reoriented } => Ok(Canvas::Whole { image, reoriented }),
