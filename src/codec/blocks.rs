@@ -371,16 +371,9 @@ impl Plane {
                 block[0] = coefs[0] as i32 * self.quant[0];
                 // Any nonzero AC coefficient among those read (`low[0]` is the DC).
                 let mut ac = 0;
-                if low.len() == 64 {
-                    for ((&c, &q), &n) in coefs.iter().zip(&self.quant).zip(&ZIGZAG).skip(1) {
-                        block[n] = c as i32 * q;
-                        ac |= c;
-                    }
-                } else {
-                    for &i in &low[1..] {
-                        block[ZIGZAG[i]] = coefs[i] as i32 * self.quant[i];
-                        ac |= coefs[i];
-                    }
+                for &i in &low[1..] {
+                    block[ZIGZAG[i]] = coefs[i] as i32 * self.quant[i];
+                    ac |= coefs[i];
                 }
                 // A block of its mean alone at this size (smooth parts, most
                 // chroma): flat.

@@ -10,7 +10,7 @@ use super::blocks::{Blocks, SCALES};
 use super::recode::Rect;
 use crate::preprocess::{self, Crop, Letterbox, Source};
 use image::metadata::Orientation;
-use image::{DynamicImage, Rgb, RgbImage};
+use image::{Rgb, RgbImage};
 use std::cell::RefCell;
 
 /// How much smaller a picture may be made than what it is cut and resized
@@ -75,7 +75,8 @@ impl Coded {
         Coded { blocks, orientation, scale, picture, parts: RefCell::new(Vec::new()) }
     }
 
-    /// Stored turned or flipped (its answer is drawn on every pixel).
+    /// Stored turned or flipped: `decode` reads one as coefficients only to
+    /// detect, and `Decoded::canvas` never draws on its stored blocks.
     pub fn reoriented(&self) -> bool {
         self.orientation != Orientation::NoTransforms
     }
@@ -167,14 +168,24 @@ fn overlaps(a: &Rect, b: &Rect) -> bool {
     a[0] < b[2] && b[0] < a[2] && a[1] < b[3] && b[1] < a[3]
 }
 
-/// Turned by `o`, as `DynamicImage::apply_orientation` turns a photo.
-fn oriented(img: RgbImage, o: Orientation) -> RgbImage {
-    if o == Orientation::NoTransforms {
-        return img;
+/// A copy of `img` turned by `o`, as `DynamicImage::apply_orientation`
+/// turns a photo, made in one new buffer (`limits` counts one picture more).
+fn oriented(img: &RgbImage, o: Orientation) -> RgbImage {
+    use image::imageops::{flip_horizontal, flip_horizontal_in_place, flip_vertical, rotate180, rotate270, rotate90};
+    let flipped = |mut t: RgbImage| {
+        flip_horizontal_in_place(&mut t);
+        t
+    };
+    match o {
+        Orientation::NoTransforms => img.clone(),
+        Orientation::FlipHorizontal => flip_horizontal(img),
+        Orientation::FlipVertical => flip_vertical(img),
+        Orientation::Rotate180 => rotate180(img),
+        Orientation::Rotate90 => rotate90(img),
+        Orientation::Rotate270 => rotate270(img),
+        Orientation::Rotate90FlipH => flipped(rotate90(img)),
+        Orientation::Rotate270FlipH => flipped(rotate270(img)),
     }
-    let mut img = DynamicImage::ImageRgb8(img);
-    img.apply_orientation(o);
-    img.into_rgb8()
 }
 
 /// Where point (x, y) of a `w` × `h` stored photo lands once it is turned
@@ -225,7 +236,7 @@ impl Source for Coded {
     fn letterbox(&self, size: u32, pad: u8) -> (RgbImage, Letterbox) {
         let turned;
         let picture = if self.reoriented() {
-            turned = oriented(self.picture.clone(), self.orientation);
+            turned = oriented(&self.picture, self.orientation);
             &turned
         } else {
             &self.picture
@@ -243,7 +254,7 @@ impl Source for Coded {
         }
         let stored = (self.blocks.width() as i64, self.blocks.height() as i64);
         let (canvas, taken) = self.crop_stored(turn_square(self.orientation, stored, crop, true), size, pad);
-        (oriented(canvas, self.orientation), turn_square(self.orientation, stored, taken, false))
+        (oriented(&canvas, self.orientation), turn_square(self.orientation, stored, taken, false))
     }
 }
 
@@ -324,6 +335,7 @@ impl Canvas {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use image::DynamicImage;
 
     fn jpeg(w: u32, h: u32) -> Vec<u8> {
         // Smooth, with some edges (as a photo has).
@@ -385,7 +397,10 @@ mod tests {
             let coded = Coded::new(Blocks::read(&bytes).unwrap(), 160, o);
             assert_eq!(coded.scale(), 2);
             assert_eq!(coded.reoriented(), o != NoTransforms);
-            let upright = oriented(coded.whole(), o);
+            // The reference turned as the pixel route turns a photo.
+            let mut upright = DynamicImage::ImageRgb8(coded.whole());
+            upright.apply_orientation(o);
+            let upright = upright.into_rgb8();
             assert_eq!(Source::dimensions(&coded), upright.dimensions(), "{o:?}");
             let (canvas, lb) = coded.letterbox(160, 128);
             let (reference, full) = preprocess::letterbox(&upright, 160, 128);

@@ -520,7 +520,7 @@ fn the_coded_route_finds_what_every_pixel_finds() {
             }
         }
     }
-    assert!(coded >= 10, "only {coded} curated photos read as coefficients");
+    assert!(coded >= 10, "only {coded} photos of cat-photos/ read as coefficients");
     assert!(eye_moves.len() >= 10, "only {} curated cats read as coefficients", eye_moves.len());
     eye_moves.sort_by(f32::total_cmp);
     assert!(eye_moves.iter().all(|&m| m <= 0.1), "{eye_moves:?}");

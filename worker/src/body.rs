@@ -22,6 +22,12 @@ const DRAIN_IDLE_MS: u64 = 1_000;
 /// isolate (another request's pixels), not by the client.
 const LATE_MS: f64 = 200.0;
 
+/// Whether a timer armed at `asked` for `wait` ms and fired now was held up
+/// by the isolate (`LATE_MS`).
+fn fired_late(asked: f64, wait: f64) -> bool {
+    js_sys::Date::now() - asked >= wait + LATE_MS
+}
+
 /// Read and discard the rest of a body before answering ("lingering close",
 /// as HTTP/1.1 servers do after an early error). An answer sent while the
 /// client is still uploading is lost in a reset (the client sees EPIPE, not
@@ -72,8 +78,7 @@ async fn next_within(stream: &mut ByteStream, idle_ms: u64, give_up: f64) -> Nex
             Either::Left((Some(chunk), _)) => return Next::Chunk(chunk),
             Either::Left((None, _)) => return Next::End,
             Either::Right((_, pending)) => {
-                let now = js_sys::Date::now();
-                if now - asked < idle_ms as f64 + LATE_MS || now >= give_up {
+                if !fired_late(asked, idle_ms as f64) || js_sys::Date::now() >= give_up {
                     return Next::Idle;
                 }
                 next = pending;
@@ -98,9 +103,10 @@ pub struct Deadlines {
 ///
 /// One timer serves the whole read: it is armed for what is left of the
 /// idle wait (or of the overall deadline, if that comes first) and armed
-/// again only when it fires, not once a chunk (a timer a chunk cost about
-/// as much as the rest of reading a photo). A timer that fires late (the
-/// isolate was busy, not the client) does not count, as in `next_within`.
+/// again only when it fires, not once a chunk (with a timer a chunk, the
+/// timers and the chunk loop cost 0.5-1 ms of a 220 KB photo's CPU;
+/// BENCHMARKS.md). A timer that fires late (the isolate was busy, not the
+/// client) does not count, as in `next_within`.
 pub async fn read_limited(
     req: &mut Request,
     held: &mut Reservation<'_>,
@@ -130,7 +136,7 @@ pub async fn read_limited(
                 if now - started >= total {
                     return Err(too_slow(deadlines, body.len()));
                 }
-                if now - armed >= wait + LATE_MS {
+                if fired_late(armed, wait) {
                     last = now; // held up by the isolate: the wait starts again
                 } else if now - last >= idle {
                     // Dropping the stream (on return) cancels the rest of the upload.
