@@ -3,6 +3,11 @@
 //! each model's NNEF tar always, its ONNX source only with feature `onnx`.
 
 use sha2::{Digest, Sha256};
+
+// The built-in sunglasses, drawn here once (the file says why).
+#[allow(dead_code)]
+#[path = "src/styles.rs"]
+mod styles;
 use std::{env, fs, path::Path, process::Command};
 
 /// (sha256 in hex, length) of a model file, which cargo then watches.
@@ -57,6 +62,13 @@ fn main() {
     out.push_str("];\n");
     let dest = Path::new(&env::var("OUT_DIR").unwrap()).join("embedded_models.rs");
     fs::write(dest, out).unwrap();
+
+    // overlay::STYLES, in its order (a test there checks both).
+    println!("cargo:rerun-if-changed=src/styles.rs");
+    for style in ["classic", "aviator", "round"] {
+        let dest = Path::new(&env::var("OUT_DIR").unwrap()).join(format!("style-{style}.rgba"));
+        fs::write(dest, styles::render(style)).unwrap();
+    }
 
     let commit = Command::new("git")
         .args(["rev-parse", "--short=12", "HEAD"])

@@ -9,10 +9,11 @@ use crate::error::ApiError;
 use crate::landmarks::Landmarker;
 use crate::models::{self, EmbeddedModel};
 use crate::overlay::{self, Overlay, Placement};
-use crate::preprocess::Source;
+use crate::preprocess::{Crop, Source};
 use image::RgbImage;
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 use web_time::Instant;
 
@@ -77,23 +78,49 @@ pub fn engine() -> Result<&'static Engine, ApiError> {
     ENGINE.get_or_init(Engine::load).as_ref().map_err(|e| ApiError::Internal(e.clone()))
 }
 
-/// Loads the engine now, so that no request pays for it. A failure is kept
-/// and reported by every request that needs the models, as on first use.
+/// Loads the engine now, so that no request pays for it, then runs the
+/// warm-up passes: V8 runs a Wasm function first in its baseline tier and
+/// optimises it only once it has run enough, so an isolate's first photo
+/// took 2-3 × a warm one (BENCHMARKS.md has the figures). At start-up that
+/// work overlaps the TLS handshake on Cloudflare and is not the request's
+/// CPU. A failure is kept and reported by every request that needs the
+/// models, as on first use.
 pub fn preload() {
-    let _ = engine();
+    if let Ok(engine) = engine() {
+        if START_WARM_UP_PASSES > 0 && !WARMED_UP.swap(true, Ordering::Relaxed) {
+            let _ = warm_up_passes(engine, START_WARM_UP_PASSES);
+        }
+    }
 }
 
-/// Passes of `warm_up` that `POST /api/warm` runs, once per isolate. V8
-/// runs a Wasm function first in its baseline tier and optimises it only
-/// once it has run enough: the first photo of an isolate took ~2 × a warm
-/// one; after two passes, about one warm request more. Not at start-up:
-/// there the passes cost more than they save the first photo (BENCHMARKS.md
-/// has the figures); the page asks for them when it opens, before a photo.
-pub const WARM_UP_PASSES: usize = 2;
+/// Warm-up passes run at start-up, by `preload`.
+pub const START_WARM_UP_PASSES: usize = 1;
 
-/// What the warm-up passes hold at most (a 640×480 picture, its JPEG, the
-/// models' buffers), reserved from the isolate's budget by `/api/warm`.
-pub const WARM_UP_BYTES: u64 = 8 << 20;
+/// The start-up work again, from scratch: both models loaded anew and the
+/// start-up's warm-up passes run on them (the test-only `/api/__load`,
+/// which the start-up guard times: the start event cannot time itself).
+pub fn start_up_again() -> Result<Warmed, ApiError> {
+    let engine = Engine::load().map_err(ApiError::Internal)?;
+    let mut warm_up_ms = 0.0;
+    timed(&mut warm_up_ms, || warm_up_passes(&engine, START_WARM_UP_PASSES))?;
+    Ok(Warmed { model_load_ms: engine.load_ms, warm_up_ms })
+}
+
+/// Whether this process/isolate has run its warm-up passes (`/api/health`).
+pub fn warmed_up() -> bool {
+    WARMED_UP.load(Ordering::Relaxed)
+}
+
+static WARMED_UP: AtomicBool = AtomicBool::new(false);
+
+/// Passes of `warm_up` that `POST /api/warm` runs, once per isolate, when
+/// start-up has not (the worker's start event runs them: `preload`).
+pub const WARM_UP_PASSES: usize = 1;
+
+/// What the warm-up passes hold at most (`codec::photo_need` of its largest
+/// photo, which a unit test holds under it), reserved from the isolate's
+/// budget by `/api/warm`.
+pub const WARM_UP_BYTES: u64 = 20 << 20;
 
 /// What processing this upload needs at its peak (`codec::photo_need`, plus
 /// an uploaded overlay), from headers alone: what the worker reserves from
@@ -108,24 +135,54 @@ pub fn models_loaded() -> bool {
     matches!(ENGINE.get(), Some(Ok(_)))
 }
 
-/// Every stage of `hipsterize` once, on a 640×480 test picture (a pattern,
-/// so the JPEG codecs do real work): encode, decode, both models, the
-/// overlay. Returns the cats found (none: it is not a photo).
-pub fn warm_up(engine: &Engine) -> Result<usize, ApiError> {
-    let internal = |e: tract_nnef::prelude::TractError| ApiError::Internal(format!("warm-up: {e:#}"));
-    let picture = RgbImage::from_fn(640, 480, |x, y| {
+/// The warm-up's photos, one for each route a JPEG upload takes, so that
+/// the code a first photo runs has run: a short side of 640 px or more is
+/// read as coefficients and seen at 1/2 (`codec::coded`), a smaller photo
+/// is decoded to every pixel. Each as small as its route allows: the
+/// warm-up runs at start-up, in V8's baseline tier.
+pub const WARM_UP_SIZES: [(u32, u32); 2] = [(640, 640), (256, 192)];
+
+/// A test picture for the warm-up: a pattern, so that the JPEG codecs do
+/// the work of a photo's detail (no cat in it).
+fn warm_up_picture(w: u32, h: u32) -> RgbImage {
+    RgbImage::from_fn(w, h, |x, y| {
         let v = (x.wrapping_mul(7) ^ y.wrapping_mul(13)) as u8;
         image::Rgb([v, v.wrapping_add(x as u8), v.wrapping_add(y as u8)])
-    });
-    let photo = codec::encode(&picture, OutputFormat::Jpeg)?;
-    let mut img = codec::decode_photo(&photo, Some(OutputFormat::Jpeg))?;
-    let faces = engine.detector.detect(&img).map_err(internal)?;
-    let points = engine.landmarker.locate(&img, [220.0, 140.0, 420.0, 340.0]).map_err(internal)?;
-    let eye = |name: &str| points.iter().find(|(n, _)| n == name).map(|(_, p)| (p[0], p[1]));
+    })
+}
+
+/// The stages of `hipsterize` once on each of `WARM_UP_SIZES`, as an
+/// upload of that size runs them: its JPEG decoded by the route it takes,
+/// the models' inputs made, the glasses drawn and the answer encoded. The
+/// models run on the first photo only (the detector, and both landmark
+/// passes on a made-up face): their code is the same on either route.
+/// Returns the faces the detector found (none: a pattern is not a photo).
+pub fn warm_up(engine: &Engine) -> Result<usize, ApiError> {
+    let internal = |e: tract_nnef::prelude::TractError| ApiError::Internal(format!("warm-up: {e:#}"));
     let glasses = overlay::builtin(overlay::DEFAULT_STYLE)?;
-    overlay::draw(&mut img, glasses, eye("left_eye").unwrap_or((280.0, 220.0)), eye("right_eye").unwrap_or((360.0, 220.0)));
-    codec::encode(&img, OutputFormat::Jpeg)?;
-    Ok(faces.len())
+    let (detector, landmarker) = (&engine.detector, &engine.landmarker);
+    let mut found = 0;
+    for (i, (w, h)) in WARM_UP_SIZES.into_iter().enumerate() {
+        let upload = codec::encode(&warm_up_picture(w, h), OutputFormat::Jpeg)?;
+        let photo = codec::decode_upload(&upload, Some(OutputFormat::Jpeg))?;
+        let (fw, fh) = (w as f32, h as f32);
+        let face = [0.35 * fw, 0.3 * fh, 0.65 * fw, 0.7 * fh];
+        if i == 0 {
+            found += detector.detect(&photo).map_err(internal)?.len();
+            landmarker.locate(&photo, face).map_err(internal)?;
+        } else {
+            photo.letterbox(detector.size, detector.pad);
+            photo.crop_square(Crop::around(face, landmarker.crop_scale), landmarker.size, landmarker.pad);
+        }
+        // The glasses at fixed eyes: located ones on a pattern may be anywhere.
+        let eyes = [((0.43 * fw, 0.45 * fh), (0.57 * fw, 0.45 * fh))];
+        dress(&upload, photo, glasses, &eyes, OutputFormat::Jpeg, &mut Timings::default())?;
+    }
+    Ok(found)
+}
+
+fn warm_up_passes(engine: &Engine, passes: usize) -> Result<(), ApiError> {
+    (0..passes).try_for_each(|_| warm_up(engine).map(|_| ()))
 }
 
 fn ms(since: Instant) -> f64 {
@@ -216,12 +273,11 @@ pub struct Warmed {
 /// Loads the models if this process/isolate has not yet, and runs the
 /// warm-up passes the first time it is asked.
 pub fn warm() -> Result<Warmed, ApiError> {
-    static WARMED_UP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
     let mut t = Timings::default();
     let engine = loaded_engine(&mut t)?;
     let mut warm_up_ms = 0.0;
-    if !WARMED_UP.swap(true, std::sync::atomic::Ordering::Relaxed) {
-        timed(&mut warm_up_ms, || (0..WARM_UP_PASSES).try_for_each(|_| warm_up(engine).map(|_| ())))?;
+    if !WARMED_UP.swap(true, Ordering::Relaxed) {
+        timed(&mut warm_up_ms, || warm_up_passes(engine, WARM_UP_PASSES))?;
     }
     Ok(Warmed { model_load_ms: t.model_load, warm_up_ms })
 }
@@ -291,25 +347,38 @@ pub fn hipsterize(upload: &Upload, format: OutputFormat) -> Result<Hipsterized, 
     if cats.is_empty() {
         return Err(ApiError::NoCatFound);
     }
-    // What the glasses change: only that needs pixels (for a coded photo),
-    // and the encoder keeps the rest as uploaded.
+    let eyes: Vec<_> = cats
+        .iter()
+        .map(|cat| {
+            let (l, r) = (cat.landmarks["left_eye"], cat.landmarks["right_eye"]);
+            ((l[0], l[1]), (r[0], r[1]))
+        })
+        .collect();
+    let bytes = dress(&upload.photo, photo, glasses, &eyes, format, &mut t)?;
+    t.total = ms(start);
+    Ok(Hipsterized { bytes, format, cats: cats.len(), timings: t })
+}
+
+/// The glasses on each pair of eyes (left, right), and the answer encoded.
+/// Only what the glasses change needs pixels (for a coded photo), and the
+/// encoder keeps the rest as uploaded.
+fn dress(
+    upload: &[u8],
+    photo: codec::Decoded,
+    glasses: &Overlay,
+    eyes: &[((f32, f32), (f32, f32))],
+    format: OutputFormat,
+    t: &mut Timings,
+) -> Result<Vec<u8>, ApiError> {
     let (canvas, changed) = timed(&mut t.overlay, || {
         let dims = photo.dimensions();
-        let placed: Vec<Placement> = cats
-            .iter()
-            .filter_map(|cat| {
-                let (l, r) = (cat.landmarks["left_eye"], cat.landmarks["right_eye"]);
-                Placement::new(glasses, (l[0], l[1]), (r[0], r[1]), dims)
-            })
-            .collect();
+        let placed: Vec<Placement> = eyes.iter().filter_map(|&(l, r)| Placement::new(glasses, l, r, dims)).collect();
         let bounds: Vec<codec::Rect> = placed.iter().map(|p| p.bounds).collect();
-        let mut canvas = photo.canvas(&upload.photo, &bounds)?;
+        let mut canvas = photo.canvas(upload, &bounds)?;
         let changed: Vec<codec::Rect> = placed.iter().filter_map(|p| p.draw(&mut canvas)).collect();
         Ok::<_, ApiError>((canvas, changed))
     })?;
-    let bytes = timed(&mut t.encode, || codec::encode_result(&upload.photo, &canvas, &changed, format))?;
-    t.total = ms(start);
-    Ok(Hipsterized { bytes, format, cats: cats.len(), timings: t })
+    timed(&mut t.encode, || codec::encode_result(upload, &canvas, &changed, format))
 }
 
 /// The output format: `?format=` wins, then `Accept`, else JPEG.
@@ -348,6 +417,26 @@ mod tests {
         let engine = engine().expect("the embedded models load");
         assert_eq!(warm_up(engine), Ok(0));
         assert!(models_loaded());
+    }
+
+    #[test]
+    fn warm_up_photos_take_each_route_within_the_warm_up_reservation() {
+        let coded: Vec<bool> = WARM_UP_SIZES
+            .iter()
+            .map(|&(w, h)| {
+                let upload = codec::encode(&warm_up_picture(w, h), OutputFormat::Jpeg).unwrap();
+                let need = codec::photo_need(&upload, Some(OutputFormat::Jpeg)).unwrap();
+                assert!(need <= WARM_UP_BYTES, "{w}×{h} needs {need} bytes");
+                matches!(codec::decode_upload(&upload, Some(OutputFormat::Jpeg)).unwrap(), codec::Decoded::Coded(_))
+            })
+            .collect();
+        assert_eq!(coded, [true, false], "the first is read as coefficients, the second as pixels");
+    }
+
+    #[test]
+    fn start_up_again_loads_anew_and_warms_up() {
+        let again = start_up_again().unwrap();
+        assert!(again.model_load_ms > 0.0 && again.warm_up_ms > 0.0, "{again:?}");
     }
 
     #[test]

@@ -24,7 +24,12 @@ DATA_REL = "../shared/data"
 # EDGECAT_DET_SIZE overrides
 DET_SIZE = int(os.environ.get("EDGECAT_DET_SIZE", "256"))
 LMK_SIZE = 96
-CROP_SCALE = 1.3
+# The first landmark pass's crop: CROP_SCALE x the face box's longer side (1.3 since session 1). The refine
+# pass's crop is the same around its own box (refine_box), which evaluate.py sizes so that it stays
+# REFINE_CROP_SCALE x a face box whatever CROP_SCALE is. EDGECAT_CROP_SCALE overrides CROP_SCALE (session 17:
+# a wider first crop, so that the face check sees ears and muzzle).
+CROP_SCALE = float(os.environ.get("EDGECAT_CROP_SCALE", "1.3"))
+REFINE_CROP_SCALE = 1.3
 PAD = 128
 DET_STRIDES = (16, 32)
 

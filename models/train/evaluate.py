@@ -20,7 +20,7 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
-from common import (CROP_SCALE, DET_SIZE, HERE, LMK_SIZE, REPO, OUT, PAD, abspath, count_macs, dog_photos, face_crop,
+from common import (CROP_SCALE, REFINE_CROP_SCALE, DET_SIZE, HERE, LMK_SIZE, REPO, OUT, PAD, abspath, count_macs, dog_photos, face_crop,
                     internal_split, letterbox, load_cat_landmarks, load_hujingyu, load_orienfish, load_rgb,
                     noncat_photos, pets_photos, rnd, to_tensor)
 from detlib import Prepared, decode_faces, match_dets, nms, ort_det_outputs, run_dets
@@ -124,6 +124,9 @@ def fit_refine_box():
 
 
 REFINE_OFFSET, REFINE_SIDE = fit_refine_box()
+# The refine crop is cut as every crop is, CROP_SCALE x its box: its box is sized so that the crop stays
+# REFINE_CROP_SCALE x a face box when the first crop is wider (EDGECAT_CROP_SCALE)
+REFINE_SIDE *= REFINE_CROP_SCALE / CROP_SCALE
 
 
 def refine_box(eyes):

@@ -4,7 +4,7 @@ import random
 
 import numpy as np
 
-from common import (CROP_SCALE, LMK_SIZE, abspath, affine_warp, color_jitter, cutout, degrade, face_crop,
+from common import (CROP_SCALE, LMK_SIZE, REFINE_CROP_SCALE, abspath, affine_warp, color_jitter, cutout, degrade, face_crop,
                     load_rgb, to_tensor)
 
 
@@ -34,11 +34,12 @@ class LmkData:
         rng = random.Random((self.seed * 1000003 + epoch) * 100003 + idx)
         f = self.faces[idx % len(self.faces)]
         # half the time a real detector box on this face (f["dets"], from mine.py), else the labelled box
-        # jittered to imitate one
+        # jittered to imitate one; with a first crop wider than the refine pass's, half of each at either
+        scale = CROP_SCALE if CROP_SCALE == REFINE_CROP_SCALE or rng.random() < 0.5 else REFINE_CROP_SCALE
         if f.get("dets") and rng.random() < 0.5:
-            a, fwd = warp_box(self.ims[f["path"]], rng.choice(f["dets"]), rng, L, DET_JITTER)
+            a, fwd = warp_box(self.ims[f["path"]], rng.choice(f["dets"]), rng, L, DET_JITTER, scale)
         else:
-            a, fwd = warp_box(self.ims[f["path"]], f["box"], rng, L, GT_JITTER)
+            a, fwd = warp_box(self.ims[f["path"]], f["box"], rng, L, GT_JITTER, scale)
         eyes = fwd(f["eyes"]) / L
         eyes = eyes[np.argsort(eyes[:, 0], kind="stable")]
         return a, eyes.astype(np.float32).ravel()
@@ -134,7 +135,7 @@ def mined_sets(rows, cat_neg_max_score=0.3, pseudo_min_score=0.7, teachers=None)
     return det_for, pos, neg
 
 
-def warp_box(im, box, rng, L, jitter):
+def warp_box(im, box, rng, L, jitter, crop_scale=CROP_SCALE):
     """The augmented crop around `box` (what Landmarker::locate would crop, with jitter, rotation, flip,
     colour and degradation): -> (uint8 LxLx3, forward point map)."""
     x0, y0, x1, y1 = box
@@ -145,7 +146,7 @@ def warp_box(im, box, rng, L, jitter):
     cx = (x0 + x1) / 2 + rng.gauss(0, sh) * w
     cy = (y0 + y1) / 2 + rng.gauss(0, sh) * h
     bw, bh = w * sc * asp, h * sc / asp
-    side = CROP_SCALE * max(bw, bh)
+    side = crop_scale * max(bw, bh)
     r = rng.random()
     angle = rng.uniform(-30, 30) if r < 0.5 else (rng.uniform(-8, 8) if r < 0.8 else 0.0)
     flip = rng.random() < 0.5

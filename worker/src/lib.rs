@@ -19,11 +19,12 @@ use admission::Admission;
 use body::Deadlines;
 use http::Reply;
 
-/// Runs once per isolate, before its first request. The models load here:
-/// on Cloudflare start-up overlaps the TLS handshake, and no request pays
-/// for them (BENCHMARKS.md has the figures for both choices). workerd's
-/// clock stands still outside requests, so the load cannot time itself
-/// here; `make bench` measures it from outside.
+/// Runs once per isolate, before its first request. The models load here,
+/// and the warm-up passes run (`pipeline::preload`): on Cloudflare start-up
+/// overlaps the TLS handshake, and no request pays for them (BENCHMARKS.md
+/// has the figures for the choices). workerd's clock stands still outside
+/// requests, so this work cannot time itself here; the start-up guard
+/// (`/api/__load`) and `make bench` measure it from outside.
 #[event(start)]
 fn start() {
     run_constructors();
@@ -168,6 +169,7 @@ async fn call(endpoint: Endpoint, req: &mut Request, env: &Env) -> std::result::
             body["wasm_memory_bytes"] = wasm_memory_bytes().into();
             body["instance_requests"] = SERVED.load(std::sync::atomic::Ordering::Relaxed).into();
             body["models_loaded"] = pipeline::models_loaded().into();
+            body["warmed_up"] = pipeline::warmed_up().into();
             body["deployment"] = deployment(env);
             body["memory_budget"] = serde_json::json!({
                 "capacity_bytes": budget::ISOLATE.capacity(),
@@ -189,8 +191,8 @@ async fn call(endpoint: Endpoint, req: &mut Request, env: &Env) -> std::result::
         }
         Endpoint::Panic => panic!("deliberate panic from the test-only route"),
         Endpoint::Load => {
-            let engine = pipeline::Engine::load().map_err(ApiError::Internal)?;
-            Ok(Reply::json(200, &serde_json::json!({ "model_load_ms": engine.load_ms })))
+            let again = pipeline::start_up_again()?;
+            Ok(Reply::json(200, &serde_json::json!({ "model_load_ms": again.model_load_ms, "warm_up_ms": again.warm_up_ms })))
         }
         Endpoint::Detect => {
             let upload = read_upload(req, &mut held, limits).await?;
