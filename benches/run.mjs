@@ -382,7 +382,7 @@ Warm p95 ${f1(warm.p95)} ms.
 |---|---|
 | (a) first \`/api/hipsterize\` on a fresh \`wrangler dev\`, after polling a static asset (${ms(cold.rounds)} ms) | ${f1(cold.firstMs)} ms |
 | (a) − warm p50 (${f1(warm.p50)} ms) = cold penalty | ${f1(coldPenalty)} ms |
-| the page's path: \`POST /api/warm\` on a fresh runtime (its warm-up passes: ${cold.rounds.map((r) => f1(r.warmUpMs)).join(', ')} ms), then the first \`/api/hipsterize\` (${cold.rounds.map((r) => f1(r.afterWarmMs)).join(', ')} ms) − warm p50 | ${f1(cold.afterWarmMs - warm.p50)} ms (${f2((cold.afterWarmMs - warm.p50) / warm.p50)} × warm p50) |
+| the page's path: \`POST /api/warm\` on a fresh runtime (its warm-up passes: ${cold.rounds.map((r) => f1(r.warmUpMs)).join(', ')} ms; 0 when the start event ran them), then the first \`/api/hipsterize\` (${cold.rounds.map((r) => f1(r.afterWarmMs)).join(', ')} ms) − warm p50 | ${f1(cold.afterWarmMs - warm.p50)} ms (${f2((cold.afterWarmMs - warm.p50) / warm.p50)} × warm p50) |
 | (b) edgecat: spawning \`wrangler dev\` → first 200 of \`/api/hipsterize\` (${ms(startup.real)} ms) | ${f1(startup.realMs)} ms |
 | (b) trivial worker (benches/trivial-worker, built the same way), same (${ms(startup.trivial)} ms) | ${f1(startup.trivialMs)} ms |
 | (b) edgecat − trivial = start to first answer | ${f1(startup.startMs)} ms |
