@@ -3,12 +3,12 @@
 //! each model's NNEF tar always, its ONNX source only with feature `onnx`.
 
 use sha2::{Digest, Sha256};
+use std::{env, fs, path::Path, process::Command};
 
 // The built-in sunglasses, drawn here once (the file says why).
 #[allow(dead_code)]
 #[path = "src/styles.rs"]
 mod styles;
-use std::{env, fs, path::Path, process::Command};
 
 /// (sha256 in hex, length) of a model file, which cargo then watches.
 fn sha256(path: &Path) -> (String, usize) {
@@ -60,14 +60,12 @@ fn main() {
         ));
     }
     out.push_str("];\n");
-    let dest = Path::new(&env::var("OUT_DIR").unwrap()).join("embedded_models.rs");
-    fs::write(dest, out).unwrap();
+    let out_dir = env::var("OUT_DIR").unwrap();
+    fs::write(Path::new(&out_dir).join("embedded_models.rs"), out).unwrap();
 
-    // overlay::STYLES, in its order (a test there checks both).
     println!("cargo:rerun-if-changed=src/styles.rs");
-    for style in ["classic", "aviator", "round"] {
-        let dest = Path::new(&env::var("OUT_DIR").unwrap()).join(format!("style-{style}.rgba"));
-        fs::write(dest, styles::render(style)).unwrap();
+    for style in styles::STYLES {
+        fs::write(Path::new(&out_dir).join(format!("style-{style}.rgba")), styles::render(style)).unwrap();
     }
 
     let commit = Command::new("git")

@@ -20,7 +20,7 @@ pub struct Overlay {
     right: (f32, f32),
 }
 
-pub const STYLES: [&str; 3] = ["classic", "aviator", "round"];
+pub use crate::styles::STYLES;
 pub const DEFAULT_STYLE: &str = "classic";
 
 impl Overlay {
@@ -56,7 +56,8 @@ pub fn builtin(style: &str) -> Result<&'static Overlay, ApiError> {
 }
 
 /// The built-in styles as build.rs drew them (`styles::render`), in the
-/// order of `STYLES`: premultiplied RGBA, `STYLE_W` × `STYLE_H`.
+/// order of `STYLES` (a test checks it): premultiplied RGBA, `STYLE_W` ×
+/// `STYLE_H`.
 static DRAWN: [&[u8]; 3] = [
     include_bytes!(concat!(env!("OUT_DIR"), "/style-classic.rgba")),
     include_bytes!(concat!(env!("OUT_DIR"), "/style-aviator.rgba")),

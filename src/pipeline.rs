@@ -87,22 +87,27 @@ pub fn engine() -> Result<&'static Engine, ApiError> {
 /// models, as on first use.
 pub fn preload() {
     if let Ok(engine) = engine() {
-        if START_WARM_UP_PASSES > 0 && !WARMED_UP.swap(true, Ordering::Relaxed) {
-            let _ = warm_up_passes(engine, START_WARM_UP_PASSES);
+        if WARM_UP_AT_START {
+            let _ = warm_up_once(engine);
         }
     }
 }
 
-/// Warm-up passes run at start-up, by `preload`.
-pub const START_WARM_UP_PASSES: usize = 1;
+/// Whether the start event runs the warm-up passes (`preload`); if not,
+/// `POST /api/warm` does, when the page asks.
+pub const WARM_UP_AT_START: bool = true;
+
+/// Passes of `warm_up`, run once per isolate: at start-up, or by
+/// `POST /api/warm`.
+pub const WARM_UP_PASSES: usize = 1;
 
 /// The start-up work again, from scratch: both models loaded anew and the
-/// start-up's warm-up passes run on them (the test-only `/api/__load`,
-/// which the start-up guard times: the start event cannot time itself).
+/// warm-up passes run on them (the test-only `/api/__load`, which the
+/// start-up guard times: the start event cannot time itself).
 pub fn start_up_again() -> Result<Warmed, ApiError> {
     let engine = Engine::load().map_err(ApiError::Internal)?;
     let mut warm_up_ms = 0.0;
-    timed(&mut warm_up_ms, || warm_up_passes(&engine, START_WARM_UP_PASSES))?;
+    timed(&mut warm_up_ms, || warm_up_passes(&engine))?;
     Ok(Warmed { model_load_ms: engine.load_ms, warm_up_ms })
 }
 
@@ -113,9 +118,15 @@ pub fn warmed_up() -> bool {
 
 static WARMED_UP: AtomicBool = AtomicBool::new(false);
 
-/// Passes of `warm_up` that `POST /api/warm` runs, once per isolate, when
-/// start-up has not (the worker's start event runs them: `preload`).
-pub const WARM_UP_PASSES: usize = 1;
+/// The warm-up passes, the first time this process/isolate asks: how long
+/// they took (0 when they had run already).
+fn warm_up_once(engine: &Engine) -> Result<f64, ApiError> {
+    let mut warm_up_ms = 0.0;
+    if !WARMED_UP.swap(true, Ordering::Relaxed) {
+        timed(&mut warm_up_ms, || warm_up_passes(engine))?;
+    }
+    Ok(warm_up_ms)
+}
 
 /// What the warm-up passes hold at most (`codec::photo_need` of its largest
 /// photo, which a unit test holds under it), reserved from the isolate's
@@ -181,8 +192,8 @@ pub fn warm_up(engine: &Engine) -> Result<usize, ApiError> {
     Ok(found)
 }
 
-fn warm_up_passes(engine: &Engine, passes: usize) -> Result<(), ApiError> {
-    (0..passes).try_for_each(|_| warm_up(engine).map(|_| ()))
+fn warm_up_passes(engine: &Engine) -> Result<(), ApiError> {
+    (0..WARM_UP_PASSES).try_for_each(|_| warm_up(engine).map(|_| ()))
 }
 
 fn ms(since: Instant) -> f64 {
@@ -275,11 +286,7 @@ pub struct Warmed {
 pub fn warm() -> Result<Warmed, ApiError> {
     let mut t = Timings::default();
     let engine = loaded_engine(&mut t)?;
-    let mut warm_up_ms = 0.0;
-    if !WARMED_UP.swap(true, Ordering::Relaxed) {
-        timed(&mut warm_up_ms, || warm_up_passes(engine, WARM_UP_PASSES))?;
-    }
-    Ok(Warmed { model_load_ms: t.model_load, warm_up_ms })
+    Ok(Warmed { model_load_ms: t.model_load, warm_up_ms: warm_up_once(engine)? })
 }
 
 /// Find every cat face and its landmarks, best first: the detector's

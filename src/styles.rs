@@ -4,6 +4,9 @@
 //! of an isolate paid for it in V8's baseline tier (74 ms of a 370 ms
 //! warm-up profile). Plain `std` only, for that reason.
 
+/// The built-in styles' names, in the order build.rs draws them.
+pub const STYLES: [&str; 3] = ["classic", "aviator", "round"];
+
 /// Every style is drawn on a canvas this size.
 pub const STYLE_W: u32 = 600;
 pub const STYLE_H: u32 = 220;
