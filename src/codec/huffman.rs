@@ -449,8 +449,53 @@ impl BitWriter {
     }
 
     /// Bits `from..to` of `src` (unstuffed data), as they are: blocks
-    /// copied without decoding them again.
+    /// copied without decoding them again. Once the output is at a byte
+    /// boundary, whole bytes go at once (`copy_bytes`): most of an answer is
+    /// these runs (1.2 ms of a 1 MP photo, put 32 bits at a time).
     pub fn copy(&mut self, src: &[u8], from: u64, to: u64) {
+        let mut at = from;
+        let align = ((8 - self.bits % 8) % 8) as u64;
+        if to - at > align + 64 {
+            self.copy_bits(src, at, at + align);
+            at += align;
+            let whole = (to - at) / 8;
+            // Only bytes whose source bits lie in `src` (a scan cut short
+            // reads zeros past its end, below).
+            let byte = (at / 8) as usize;
+            let n = (whole as usize).min(src.len().saturating_sub(byte + 1));
+            if n > 0 {
+                self.copy_bytes(&src[byte..byte + n + 1], (at % 8) as u32);
+                at += 8 * n as u64;
+            }
+        }
+        self.copy_bits(src, at, to);
+    }
+
+    /// `src.len() - 1` bytes of `src` shifted left by `shift` bits, at a
+    /// byte boundary of the output, stuffed.
+    fn copy_bytes(&mut self, src: &[u8], shift: u32) {
+        debug_assert_eq!(self.bits, 0);
+        const CHUNK: usize = 4096;
+        let mut shifted = [0u8; CHUNK];
+        let n = src.len().saturating_sub(1);
+        for start in (0..n).step_by(CHUNK) {
+            let end = (start + CHUNK).min(n);
+            let bytes = &mut shifted[..end - start];
+            for ((b, &hi), &lo) in bytes.iter_mut().zip(&src[start..end]).zip(&src[start + 1..end + 1]) {
+                *b = ((u16::from_be_bytes([hi, lo]) << shift) >> 8) as u8;
+            }
+            let mut rest = &bytes[..];
+            while let Some(i) = memchr::memchr(0xFF, rest) {
+                self.out.extend_from_slice(&rest[..=i]);
+                self.out.push(0);
+                rest = &rest[i + 1..];
+            }
+            self.out.extend_from_slice(rest);
+        }
+    }
+
+    /// `copy`, 32 bits at a time.
+    fn copy_bits(&mut self, src: &[u8], from: u64, to: u64) {
         let mut at = from;
         while at < to {
             let n = (to - at).min(32) as u32;
@@ -559,6 +604,31 @@ mod tests {
             assert_eq!((skip.bit_pos(), p2), (read.bit_pos(), p1));
         }
         read.check_within(data.len()).unwrap();
+    }
+
+    /// Copying whole bytes at a time writes what copying 32 bits at a time
+    /// does: any writer offset, any source shift, 0xFF bytes stuffed, and
+    /// zeros past a source cut short.
+    #[test]
+    fn copied_runs_are_the_bits_as_they_were() {
+        let mut seed = 7u64;
+        let mut next = move || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 33) as u32
+        };
+        // A third of the bytes 0xFF, so that stuffing comes up often.
+        let src: Vec<u8> = (0..3000).map(|_| if next() % 3 == 0 { 0xFF } else { next() as u8 }).collect();
+        for _ in 0..300 {
+            let lead = next() % 20;
+            let from = (next() % 20000) as u64;
+            let to = (from + (next() % 5000) as u64).min(8 * src.len() as u64 + 40);
+            let (mut fast, mut slow) = (BitWriter::new(Vec::new()), BitWriter::new(Vec::new()));
+            fast.put(0x5A5A5 & ((1 << lead) - 1), lead);
+            slow.put(0x5A5A5 & ((1 << lead) - 1), lead);
+            fast.copy(&src, from, to);
+            slow.copy_bits(&src, from, to);
+            assert_eq!(fast.finish(), slow.finish(), "lead {lead}, bits {from}..{to}");
+        }
     }
 
     #[test]

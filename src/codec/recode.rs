@@ -105,6 +105,10 @@ impl<P: Paint + ?Sized> Scan<'_, P> {
         write_headers(&mut out, f, &specs, &selectors);
         let (h_max, v_max) = (f.h_max(), f.v_max());
         let (mcus_x, mcus_y) = (f.width.div_ceil(8 * h_max), f.height.div_ceil(8 * v_max));
+        let mcu_rect = |mx: usize, my: usize| {
+            let (x0, y0) = ((mx * 8 * h_max) as u32, (my * 8 * v_max) as u32);
+            [x0, y0, x0 + 8 * h_max as u32, y0 + 8 * v_max as u32]
+        };
         let per_mcu: usize = f.components.iter().map(|c| c.h * c.v).sum();
         let mut blocks: Vec<Block> = vec![[0; 64]; per_mcu];
         let mut writer = BitWriter::new(out);
@@ -114,7 +118,12 @@ impl<P: Paint + ?Sized> Scan<'_, P> {
         let mut copying: Option<u64> = None;
         let mut mcu = 0;
         for my in 0..mcus_y {
+            // MCUs of this row before it were skipped past at once.
+            let mut resume = 0;
             for mx in 0..mcus_x {
+                if mx < resume {
+                    continue;
+                }
                 if f.restart_interval > 0 && mcu > 0 && mcu % f.restart_interval == 0 {
                     if let Some(from) = copying.take() {
                         let end = self.coded.map_or_else(|| reader.bit_pos(), |c| c.span(mcu - 1).1);
@@ -127,10 +136,25 @@ impl<P: Paint + ?Sized> Scan<'_, P> {
                     }
                     pred_in = [0; 3];
                 }
-                let (x0, y0) = ((mx * 8 * h_max) as u32, (my * 8 * v_max) as u32);
-                let touched = self.touches([x0, y0, x0 + 8 * h_max as u32, y0 + 8 * v_max as u32]);
+                let touched = self.touches(mcu_rect(mx, my));
                 // An MCU inside a copied run is only skipped past.
                 let skip = own && !touched && copying.is_some();
+                if let (true, Some(c)) = (skip, self.coded) {
+                    // The rest of the untouched run at once, up to the next
+                    // MCU touched, the row's end or the next restart marker
+                    // (whose test, above, must still run): only its last
+                    // DC and where it ends matter.
+                    let ri = f.restart_interval;
+                    let limit = if ri > 0 { mcus_x.min(mx + ri - mcu % ri) } else { mcus_x };
+                    let mut end = mx + 1;
+                    while end < limit && !self.touches(mcu_rect(end, my)) {
+                        end += 1;
+                    }
+                    pred_in = c.last_dc(end - 1, my);
+                    mcu += end - mx;
+                    resume = end;
+                    continue;
+                }
                 let pred_before = pred_in;
                 let (start, end) = match self.coded {
                     Some(c) => {
@@ -318,11 +342,13 @@ mod tests {
     }
 
     /// From the upload read already, the answer is the very bytes that
-    /// reading its scan again gives: every sampling, restart intervals too.
+    /// reading its scan again gives: every sampling, restart intervals too
+    /// (shorter and longer than a row: the untouched runs it skips past at
+    /// once stop at each marker).
     #[test]
     fn the_blocks_read_give_the_same_answer() {
         use jpeg_encoder::SamplingFactor as S;
-        for (sampling, restarts) in [(S::F_2_2, 0), (S::F_1_1, 0), (S::F_2_1, 3), (S::F_1_2, 1), (S::F_2_2, 7)] {
+        for (sampling, restarts) in [(S::F_2_2, 0), (S::F_1_1, 0), (S::F_2_1, 3), (S::F_1_2, 1), (S::F_2_2, 7), (S::F_1_1, 37), (S::F_2_2, 2)] {
             let upload = jpeg_of(&texture(203, 117), sampling, restarts);
             let mut img = decoded(&upload);
             for y in 21..60 {

@@ -89,6 +89,20 @@ pub fn resolve(method: &str, path: &str, test_routes: bool) -> Result<Route, Api
     Ok(if method == "OPTIONS" { Route::Preflight(endpoint) } else { Route::Call(endpoint) })
 }
 
+/// The path of a URL as the runtime serializes it (absolute, WHATWG):
+/// from the first `/` after the host to a `?` or `#` (which a serialized
+/// path holds only percent-encoded); `/` when there is none.
+pub fn path_of(url: &str) -> &str {
+    let rest = url.find("://").map_or(url, |i| &url[i + 3..]);
+    match rest.find('/') {
+        Some(i) => {
+            let path = &rest[i..];
+            &path[..path.find(['?', '#']).unwrap_or(path.len())]
+        }
+        None => "/",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,6 +126,16 @@ mod tests {
             resolve("OPTIONS", "/api/hipsterize", false),
             Ok(Route::Preflight(Endpoint::Hipsterize))
         );
+    }
+
+    #[test]
+    fn paths_are_cut_from_serialized_urls() {
+        assert_eq!(path_of("http://127.0.0.1:8787/api/hipsterize?format=png"), "/api/hipsterize");
+        assert_eq!(path_of("https://edgecat.example/api/health#x"), "/api/health");
+        assert_eq!(path_of("https://edgecat.example"), "/");
+        assert_eq!(path_of("https://edgecat.example/"), "/");
+        assert_eq!(path_of("https://a.example/api/x%3Fy/"), "/api/x%3Fy/");
+        assert_eq!(path_of("/api/models?x"), "/api/models");
     }
 
     #[test]

@@ -9,7 +9,9 @@ use edgecat::ApiError;
 use futures_util::future::{select, Either};
 use futures_util::StreamExt;
 use wasm_bindgen::JsCast;
-use worker::{ByteStream, Delay, Request};
+use worker::{ByteStream, Delay};
+
+use crate::incoming::Incoming;
 
 use crate::header;
 
@@ -108,7 +110,7 @@ pub struct Deadlines {
 /// BENCHMARKS.md). A timer that fires late (the isolate was busy, not the
 /// client) does not count, as in `next_within`.
 pub async fn read_limited(
-    req: &mut Request,
+    req: &mut Incoming,
     held: &mut Reservation<'_>,
     deadlines: Deadlines,
     admission: crate::admission::Admission,
@@ -187,7 +189,7 @@ fn too_slow(d: Deadlines, got: usize) -> ApiError {
 /// The runtime's own multipart parser, read in field order (the two-file
 /// form of the tutorial depends on order).
 pub async fn read_parts(
-    req: &mut Request,
+    req: &mut Incoming,
     held: &mut Reservation<'_>,
     deadlines: Deadlines,
     admission: crate::admission::Admission,

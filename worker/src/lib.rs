@@ -9,15 +9,18 @@ use edgecat::http::routes::{self, Endpoint, Route};
 use edgecat::http::info;
 use edgecat::{pipeline, ApiError};
 use wasm_bindgen::JsCast;
-use worker::{event, Context, Env, Headers, Request, Response, Result};
+use std::sync::OnceLock;
+use worker::{event, Context, Env, Headers, Response, Result};
 
 mod admission;
 mod body;
 mod http;
+mod incoming;
 mod limits;
 use admission::Admission;
 use body::Deadlines;
 use http::Reply;
+use incoming::Incoming;
 
 /// Runs once per isolate, before its first request. The models load here,
 /// and the warm-up passes run (`pipeline::preload`): on Cloudflare start-up
@@ -55,17 +58,15 @@ fn run_constructors() {}
 static SERVED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 #[event(fetch)]
-async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
+async fn fetch(mut req: Incoming, env: Env, _ctx: Context) -> Result<Response> {
     let served = SERVED.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-    let cors = CorsPolicy::parse(var(&env, "ALLOWED_ORIGINS").as_deref());
+    let settings = settings(&env);
+    let cors = &settings.cors;
     let origin = req.headers().get("Origin")?;
-    let test_routes = var(&env, "EDGECAT_TEST_ROUTES").as_deref() == Some("1");
-    // The raw method: workers-rs maps any method it does not know
-    // (PROPFIND, LOCK, …) to GET, which would answer them as GETs.
-    let method = req.inner().method();
+    let method = req.method();
     let path = req.path();
 
-    let resolved = routes::resolve(&method, &path, test_routes);
+    let resolved = routes::resolve(&method, &path, settings.test_routes);
     let route = match &resolved {
         Ok(Route::Preflight(e) | Route::Call(e)) => Some(e.path()),
         Err(_) => None,
@@ -74,7 +75,7 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
         Ok(Route::Preflight(endpoint)) => {
             Reply::empty(204).headers(cors.preflight_headers(origin.as_deref(), endpoint.methods()))
         }
-        Ok(Route::Call(endpoint)) => match call(endpoint, &mut req, &env).await {
+        Ok(Route::Call(endpoint)) => match call(endpoint, &mut req, &env, settings).await {
             Ok(reply) => reply,
             Err(err) => Reply::error(&err),
         },
@@ -82,7 +83,7 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
     };
     // An answer sent before the body was read (415, 413 by length, 404, …)
     // is only sent once the rest of the upload is discarded; see body::drain.
-    if !req.inner().body_used() {
+    if !req.body_used() {
         if let Ok(stream) = req.stream() {
             body::drain(stream, header(req.headers(), "Content-Length").as_deref()).await;
         }
@@ -134,6 +135,28 @@ fn var(env: &Env, name: &str) -> Option<String> {
     env.var(name).ok().map(|v| v.to_string())
 }
 
+/// What requests are served under, from wrangler.toml's `[vars]`: read once
+/// per isolate (an isolate runs one version, whose vars do not change)
+/// rather than from the environment six times a request.
+struct Settings {
+    cors: CorsPolicy,
+    /// Test-only endpoints are routed (`EDGECAT_TEST_ROUTES=1`).
+    test_routes: bool,
+    /// The abuse limit is on (`RATE_LIMIT`).
+    rate_limit: bool,
+    limits: RequestLimits,
+}
+
+fn settings(env: &Env) -> &'static Settings {
+    static SETTINGS: OnceLock<Settings> = OnceLock::new();
+    SETTINGS.get_or_init(|| Settings {
+        cors: CorsPolicy::parse(var(env, "ALLOWED_ORIGINS").as_deref()),
+        test_routes: var(env, "EDGECAT_TEST_ROUTES").as_deref() == Some("1"),
+        rate_limit: edgecat::http::ratelimit::enabled(var(env, edgecat::http::ratelimit::SWITCH_VAR).as_deref()),
+        limits: RequestLimits::from_env(env),
+    })
+}
+
 /// The limits a request is held to, each a `[vars]` entry of wrangler.toml
 /// (milliseconds) with a default that suits a person on a slow link.
 struct RequestLimits {
@@ -154,10 +177,10 @@ impl RequestLimits {
     }
 }
 
-async fn call(endpoint: Endpoint, req: &mut Request, env: &Env) -> std::result::Result<Reply, ApiError> {
+async fn call(endpoint: Endpoint, req: &mut Incoming, env: &Env, settings: &Settings) -> std::result::Result<Reply, ApiError> {
     // The abuse limit, first: before the body is read or a pixel decoded.
-    limits::check(env, endpoint, req.headers()).await?;
-    let limits = &RequestLimits::from_env(env);
+    limits::check(env, settings.rate_limit, endpoint, req.headers()).await?;
+    let limits = &settings.limits;
     // What this request holds in the isolate's memory; given back when it
     // ends, whichever way.
     let mut held = budget::ISOLATE.reservation();
@@ -238,7 +261,7 @@ fn upload_bytes(upload: &Upload) -> usize {
 /// limit and the deadlines before and while reading, and reserving what it
 /// declares before a byte is read: a burst of big uploads queues here.
 async fn read_upload(
-    req: &mut Request,
+    req: &mut Incoming,
     held: &mut Reservation<'_>,
     limits: &RequestLimits,
 ) -> std::result::Result<Upload, ApiError> {

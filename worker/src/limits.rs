@@ -7,13 +7,14 @@ use edgecat::http::routes::Endpoint;
 use edgecat::ApiError;
 use worker::{console_error, Env, Headers};
 
-use crate::{header, var};
+use crate::header;
 
 /// `Err(429 rate_limited)` when this client is over the limit. Serves
-/// without a limit when it is switched off (`RATE_LIMIT = "off"`), when the
-/// binding is gone from wrangler.toml, or when the binding fails.
-pub async fn check(env: &Env, endpoint: Endpoint, headers: &Headers) -> Result<(), ApiError> {
-    if !endpoint.rate_limited() || !ratelimit::enabled(var(env, ratelimit::SWITCH_VAR).as_deref()) {
+/// without a limit when it is switched off (`enabled`: `RATE_LIMIT = "off"`,
+/// read once per isolate), when the binding is gone from wrangler.toml, or
+/// when the binding fails.
+pub async fn check(env: &Env, enabled: bool, endpoint: Endpoint, headers: &Headers) -> Result<(), ApiError> {
+    if !endpoint.rate_limited() || !enabled {
         return Ok(());
     }
     let Ok(limiter) = env.rate_limiter(ratelimit::BINDING) else {
