@@ -741,11 +741,8 @@ mod tests {
     /// the same order, so the models see the pixels they saw before it.
     #[test]
     fn scaled_blocks_are_the_general_transform_s() {
-        let mut seed = 11u64;
-        let mut next = move || {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            (seed >> 33) as i32
-        };
+        let mut numbers = fixtures::numbers(11);
+        let mut next = move || numbers() as i32;
         let quant: [i32; 64] = std::array::from_fn(|i| 1 + (i as i32 * 7) % 23);
         for case in 0..400 {
             // Mostly zeros, as quantized blocks are; some flat.

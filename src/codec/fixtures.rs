@@ -10,6 +10,16 @@ pub(super) fn png(img: &DynamicImage) -> Vec<u8> {
     out
 }
 
+/// Reproducible pseudo-random numbers for the tests (a 64-bit LCG's high
+/// bits), from `seed`.
+pub(super) fn numbers(seed: u64) -> impl FnMut() -> u32 {
+    let mut state = seed;
+    move || {
+        state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        (state >> 33) as u32
+    }
+}
+
 /// A picture with detail in it, so the compressed data is not trivial.
 pub(super) fn picture(w: u32, h: u32) -> RgbImage {
     RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 7 + y * 3) as u8, (x * y) as u8, (255 - 5 * y) as u8]))

@@ -611,11 +611,7 @@ mod tests {
     /// zeros past a source cut short.
     #[test]
     fn copied_runs_are_the_bits_as_they_were() {
-        let mut seed = 7u64;
-        let mut next = move || {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            (seed >> 33) as u32
-        };
+        let mut next = super::super::fixtures::numbers(7);
         // A third of the bytes 0xFF, so that stuffing comes up often.
         let src: Vec<u8> = (0..3000).map(|_| if next() % 3 == 0 { 0xFF } else { next() as u8 }).collect();
         for _ in 0..300 {
