@@ -23,6 +23,10 @@ DATA_REL = "../shared/data"
 # detector input side: 256 since session 2 (224 in session 1); session 9 tried 160 (models/README.md).
 # EDGECAT_DET_SIZE overrides
 DET_SIZE = int(os.environ.get("EDGECAT_DET_SIZE", "256"))
+# The face check's maps: a 1x1 conv of the landmark net's last features to FACE_MAPS maps of 12x12, then one
+# weight per cell and map. 4 since session 8; EDGECAT_FACE_MAPS tries more (session 18: is the check's head
+# what limits it? 16 maps cost 0.28 MFLOPs more per pass).
+FACE_MAPS = int(os.environ.get("EDGECAT_FACE_MAPS", "4"))
 LMK_SIZE = 96
 # The first landmark pass's crop: CROP_SCALE x the face box's longer side (1.3 since session 1). The refine
 # pass's crop is the same around its own box (refine_box), which evaluate.py sizes so that it stays
@@ -437,7 +441,7 @@ def build_torch():
         conv averaged over the 12x12 map. Session 8's shipped net is stem=16, wide=80, face=True (cheaper,
         so that a second pass fits the compute budget); sessions 1-7's was stem=24, wide=96, face=False."""
 
-        def __init__(self, L=LMK_SIZE, K=2, stem=16, wide=80, face=True):
+        def __init__(self, L=LMK_SIZE, K=2, stem=16, wide=80, face=True, face_maps=FACE_MAPS):
             super().__init__()
             self.stem = ConvBN(3, stem, 3, 2)  # 48
             self.body = nn.Sequential(
@@ -445,10 +449,10 @@ def build_torch():
                 DW(32, 64, 2), DW(64, 64, 1, 5), DW(64, 64, 1, 5), DW(64, wide, 1, 5), DW(wide, wide, 1, 5),  # 12
             )
             self.head = nn.Conv2d(wide, K, 1)
-            # the face check sees where things are: 4 maps of 12x12, weighed per cell (a centred face
-            # is what it must tell from fur beside a face)
-            self.face = nn.Conv2d(wide, 4, 1) if face else None
-            self.face_fc = nn.Linear(4 * (L // 8) ** 2, 1) if face else None
+            # the face check sees where things are: face_maps maps of 12x12, weighed per cell (a centred
+            # face is what it must tell from fur beside a face)
+            self.face = nn.Conv2d(wide, face_maps, 1) if face else None
+            self.face_fc = nn.Linear(face_maps * (L // 8) ** 2, 1) if face else None
             self.K = K
             self.n = L // 8
             g = (torch.arange(self.n).float() + 0.5) / self.n
@@ -753,12 +757,18 @@ def init_detector_from_onnx(model, path):
 def init_landmarks_from_onnx(model, path):
     import torch
     convs, W = onnx_conv_weights(path)
-    mods = [model.stem] + [c for blk in model.body for c in (blk.dw, blk.pw)] + [model.head, model.face]
-    load_folded(mods, convs)
+    mods = [model.stem] + [c for blk in model.body for c in (blk.dw, blk.pw)] + [model.head]
+    load_folded(mods, convs[:-1])
     fw = [v for k, v in W.items() if k.startswith("face_w")][0]
     fb = [v for k, v in W.items() if k.startswith("face_b")][0]
+    (cw, cb), n = convs[-1], convs[-1][0].shape[0]
     with torch.no_grad():
-        model.face_fc.weight.copy_(torch.from_numpy(fw.T.copy()))
+        # A wider face check (FACE_MAPS > the source's maps) starts as the source's: its first maps and
+        # their weights copied, the new maps' weights in the last layer zero.
+        model.face.weight[:n].copy_(torch.from_numpy(cw))
+        model.face.bias[:n].copy_(torch.from_numpy(cb if cb is not None else np.zeros(n, np.float32)))
+        model.face_fc.weight.zero_()
+        model.face_fc.weight[:, :fw.shape[0]].copy_(torch.from_numpy(fw.T.copy()))
         model.face_fc.bias.copy_(torch.from_numpy(fb.reshape(-1)))
 
 
