@@ -27,6 +27,9 @@ DET_SIZE = int(os.environ.get("EDGECAT_DET_SIZE", "256"))
 # weight per cell and map. 4 since session 8; EDGECAT_FACE_MAPS tries more (session 18: is the check's head
 # what limits it? 16 maps cost 0.28 MFLOPs more per pass).
 FACE_MAPS = int(os.environ.get("EDGECAT_FACE_MAPS", "4"))
+# The landmark net's last features: `wide` channels at 12x12 (80 since session 8). EDGECAT_LMK_WIDE tries
+# more (session 18, a diagnostic: does the face check lack capacity in its features?).
+LMK_WIDE = int(os.environ.get("EDGECAT_LMK_WIDE", "80"))
 LMK_SIZE = 96
 # The first landmark pass's crop: CROP_SCALE x the face box's longer side (1.3 since session 1). The refine
 # pass's crop is the same around its own box (refine_box), which evaluate.py sizes so that it stays
@@ -441,7 +444,7 @@ def build_torch():
         conv averaged over the 12x12 map. Session 8's shipped net is stem=16, wide=80, face=True (cheaper,
         so that a second pass fits the compute budget); sessions 1-7's was stem=24, wide=96, face=False."""
 
-        def __init__(self, L=LMK_SIZE, K=2, stem=16, wide=80, face=True, face_maps=FACE_MAPS):
+        def __init__(self, L=LMK_SIZE, K=2, stem=16, wide=LMK_WIDE, face=True, face_maps=FACE_MAPS):
             super().__init__()
             self.stem = ConvBN(3, stem, 3, 2)  # 48
             self.body = nn.Sequential(
@@ -757,6 +760,24 @@ def init_detector_from_onnx(model, path):
 def init_landmarks_from_onnx(model, path):
     import torch
     convs, W = onnx_conv_weights(path)
+    source_wide = convs[-2][0].shape[1]  # the eye head's input channels
+    if model.head.in_channels != source_wide:
+        # A wider net starts as the source's (net2net): the source's weights in its first channels, the
+        # new channels' own weights as initialised, and every weight reading a new channel zero, so the
+        # outputs are the source's and the new channels learn from there.
+        narrow = type(model)(wide=source_wide, face_maps=model.face.out_channels)
+        init_landmarks_from_onnx(narrow, path)
+        wide_sd, narrow_sd = model.state_dict(), narrow.state_dict()
+        with torch.no_grad():
+            for k, w in wide_sd.items():
+                n = narrow_sd[k]
+                if w.shape == n.shape:
+                    w.copy_(n)
+                    continue
+                if w.dim() > 1 and w.shape[1] != n.shape[1]:
+                    w[:, n.shape[1]:] = 0
+                w[tuple(slice(0, d) for d in n.shape)] = n
+        return
     mods = [model.stem] + [c for blk in model.body for c in (blk.dw, blk.pw)] + [model.head]
     load_folded(mods, convs[:-1])
     fw = [v for k, v in W.items() if k.startswith("face_w")][0]
