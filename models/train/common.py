@@ -30,7 +30,9 @@ FACE_MAPS = int(os.environ.get("EDGECAT_FACE_MAPS", "4"))
 # The landmark net's last features: `wide` channels at 12x12 (80 since session 8). EDGECAT_LMK_WIDE tries
 # more (session 18, a diagnostic: does the face check lack capacity in its features?).
 LMK_WIDE = int(os.environ.get("EDGECAT_LMK_WIDE", "80"))
-LMK_SIZE = 96
+# EDGECAT_LMK_SIZE: another input size for the landmark net (session 18, a diagnostic: does the face check
+# see more at 128?); 96 as shipped.
+LMK_SIZE = int(os.environ.get("EDGECAT_LMK_SIZE", "96"))
 # The first landmark pass's crop: CROP_SCALE x the face box's longer side (1.3 since session 1). The refine
 # pass's crop is the same around its own box (refine_box), which evaluate.py sizes so that it stays
 # REFINE_CROP_SCALE x a face box whatever CROP_SCALE is. EDGECAT_CROP_SCALE overrides CROP_SCALE (session 17:
@@ -757,6 +759,11 @@ def init_detector_from_onnx(model, path):
     load_folded(detector_modules(model), convs)
 
 
+def F_interp(x, size):
+    import torch.nn.functional as F
+    return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+
+
 def init_landmarks_from_onnx(model, path):
     import torch
     convs, W = onnx_conv_weights(path)
@@ -789,7 +796,14 @@ def init_landmarks_from_onnx(model, path):
         model.face.weight[:n].copy_(torch.from_numpy(cw))
         model.face.bias[:n].copy_(torch.from_numpy(cb if cb is not None else np.zeros(n, np.float32)))
         model.face_fc.weight.zero_()
-        model.face_fc.weight[:, :fw.shape[0]].copy_(torch.from_numpy(fw.T.copy()))
+        src = torch.from_numpy(fw.T.copy()).reshape(n, -1)  # map x cell
+        cells = model.n * model.n
+        if src.shape[1] != cells:
+            # Another input size (EDGECAT_LMK_SIZE): each map's weights resampled to the new grid, scaled
+            # so that a uniform map sums to the same.
+            side = int(round(src.shape[1] ** 0.5))
+            src = F_interp(src.reshape(1, n, side, side), model.n).reshape(n, cells) * (src.shape[1] / cells)
+        model.face_fc.weight[:, :n * cells].copy_(src.reshape(1, -1))
         model.face_fc.bias.copy_(torch.from_numpy(fb.reshape(-1)))
 
 
