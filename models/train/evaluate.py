@@ -394,7 +394,10 @@ def exif_shift(sp):
 
 shifts = {sp: exif_shift(sp) for sp in PASSES}
 log(f"EXIF re-encoding eye shift / IOD, per second pass: {json.dumps(shifts)}")
-stable = [sp for sp in PASSES if shifts[sp] <= 0.06] or ["none"]
+# EDGECAT_SECOND_PASSES: the passes the rule may choose from (session 18: "none" keeps a 128 px landmark net
+# inside the compute budget, one pass a face); all of them by default.
+allowed = os.environ.get("EDGECAT_SECOND_PASSES", " ".join(PASSES)).split()
+stable = [sp for sp in PASSES if shifts[sp] <= 0.06 and sp in allowed] or ["none"]
 SECOND = min(stable, key=lambda sp: pass_scores[sp]["mean"] + (0 if sp == "none" else 0.002))
 log(f"internal-val rule gives second_pass {SECOND}")
 results = {"internal_val": {"score_threshold": T_DET, "face_threshold": T_FACE, "tile_threshold": T_TILE, "detection": best[2],
