@@ -11,9 +11,8 @@ use futures_util::StreamExt;
 use wasm_bindgen::JsCast;
 use worker::{ByteStream, Delay};
 
-use crate::incoming::Incoming;
-
 use crate::header;
+use crate::incoming::Incoming;
 
 /// At most this much more of an upload is read and thrown away after an
 /// early answer, for at most this long, and only while it keeps coming.

@@ -9,13 +9,15 @@ use worker::{ByteStream, Error, FromRequest, Headers, Result, Url};
 pub struct Incoming {
     raw: web_sys::Request,
     headers: Headers,
+    /// The URL as serialized, crossed from JS once (path and query read it).
+    url: String,
     /// The body's stream was taken (a second reader would find it locked).
     taken: bool,
 }
 
 impl FromRequest for Incoming {
     fn from_raw(request: web_sys::Request) -> std::result::Result<Self, impl Into<Box<dyn std::error::Error>>> {
-        Ok::<_, Error>(Incoming { headers: Headers(request.headers()), raw: request, taken: false })
+        Ok::<_, Error>(Incoming { headers: Headers(request.headers()), url: request.url(), raw: request, taken: false })
     }
 }
 
@@ -30,13 +32,12 @@ impl Incoming {
         self.raw.method()
     }
 
-    pub fn path(&self) -> String {
-        routes::path_of(&self.raw.url()).to_owned()
+    pub fn path(&self) -> &str {
+        routes::path_of(&self.url)
     }
 
     pub fn url(&self) -> Result<Url> {
-        let url = self.raw.url();
-        url.parse().map_err(|e| Error::RustError(format!("{e}: {url}")))
+        self.url.parse().map_err(|e| Error::RustError(format!("{e}: {}", self.url)))
     }
 
     /// Whether the body has been read (from JS's point of view).

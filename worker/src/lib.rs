@@ -66,7 +66,7 @@ async fn fetch(mut req: Incoming, env: Env, _ctx: Context) -> Result<Response> {
     let method = req.method();
     let path = req.path();
 
-    let resolved = routes::resolve(&method, &path, settings.test_routes);
+    let resolved = routes::resolve(&method, path, settings.test_routes);
     let route = match &resolved {
         Ok(Route::Preflight(e) | Route::Call(e)) => Some(e.path()),
         Err(_) => None,
