@@ -38,6 +38,10 @@ LMK_SIZE = int(os.environ.get("EDGECAT_LMK_SIZE", "96"))
 # REFINE_CROP_SCALE x a face box whatever CROP_SCALE is. EDGECAT_CROP_SCALE overrides CROP_SCALE (session 17:
 # a wider first crop, so that the face check sees ears and muzzle).
 CROP_SCALE = float(os.environ.get("EDGECAT_CROP_SCALE", "1.3"))
+# The cat-or-dog gate's crop (session 19): the teacher's judgement sees 1.6 x the box.
+GATE_SIZE = int(os.environ.get("EDGECAT_GATE_SIZE", "64"))
+GATE_SCALE = float(os.environ.get("EDGECAT_GATE_SCALE", "1.6"))
+GATE_WIDTH = float(os.environ.get("EDGECAT_GATE_WIDTH", "1"))  # channels x this (an experiment's switch)
 REFINE_CROP_SCALE = 1.3
 PAD = 128
 DET_STRIDES = (16, 32)
@@ -475,7 +479,27 @@ def build_torch():
                 return xy.reshape(B, -1), logit
             return xy.reshape(B, -1), logit, self.face_fc(F.relu(self.face(f)).flatten(1))[:, 0]
 
-    return dict(ConvBN=ConvBN, DW=DW, Detector=Detector, UFDetector=UFDetector, Landmarks=Landmarks)
+    class Gate(nn.Module):
+        """The cat-or-dog gate (session 19): a crop of GATE_SCALE x the face box at GATE_SIZE px -> a "cat"
+        logit. Its own small network, not a head on the eye net: the face check must see a tight crop to
+        say "on a face or not", the cat-or-dog judgement wants ears and muzzle. About 0.75 M MACs at 64,
+        so that a photo with one cat stays inside issue 25's 80 MFLOPs. Global average pooling and the
+        last linear layer are one MatMul on the flattened map (as the face check's), so the graph uses
+        no op the landmark model does not."""
+
+        def __init__(self, L=GATE_SIZE, w=GATE_WIDTH):
+            super().__init__()
+            c = [int(round(v * w)) for v in (8, 24, 48, 64, 128)]
+            self.stem = ConvBN(3, c[0], 3, 2)  # 32
+            self.body = nn.Sequential(DW(c[0], c[1], 2), DW(c[1], c[2], 2), DW(c[2], c[3]), DW(c[3], c[4], 2))  # 16, 8, 8, 4
+            self.fc = nn.Linear(c[4], 1)
+            self.n = L // 16
+
+        def forward(self, x):
+            f = self.body(self.stem(x))
+            return self.fc(f.mean((2, 3)))[:, 0]
+
+    return dict(ConvBN=ConvBN, DW=DW, Detector=Detector, UFDetector=UFDetector, Landmarks=Landmarks, Gate=Gate)
 
 
 # ------------------------------------------------------------------ ONNX builder (BN folded)
@@ -616,6 +640,32 @@ def export_landmarks(model, path, L=LMK_SIZE):
                 "edgecat_landmarks")
     onnx.save(m, path)
     return m
+
+
+def export_gate(model, path, L=GATE_SIZE):
+    """input [1,3,L,L] -> gate [1,1], the probability of "cat". The mean over the last map and the linear
+    layer are one MatMul on the flattened map (channel-major) with the weights spread over its cells."""
+    from onnx import TensorProto, helper
+    import onnx
+    model.eval()
+    b = OnnxBuilder()
+    y = b.convbn("input", model.stem)
+    y = b.seq(y, model.body)
+    C, hw = model.fc.in_features, model.n * model.n
+    y = b.node("Reshape", [y, b.const(np.array([1, C * hw], np.int64), "shape")])
+    W = np.repeat(model.fc.weight.detach().double().numpy()[0] / hw, hw).astype(np.float32).reshape(C * hw, 1)
+    y = b.node("MatMul", [y, b.const(W, "gate_w")])
+    y = b.node("Add", [y, b.const(model.fc.bias.detach().numpy().astype(np.float32).reshape(1, 1), "gate_b")])
+    b.nodes.append(helper.make_node("Sigmoid", [y], ["gate"], name="gate"))
+    m = b.model([helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, L, L])],
+                [helper.make_tensor_value_info("gate", TensorProto.FLOAT, [1, 1])], "edgecat_gate")
+    onnx.save(m, path)
+    return m
+
+
+def gate_crop(im, box, L=GATE_SIZE, scale=GATE_SCALE):
+    """The gate's input as the worker makes it: face_crop at the gate's scale and size."""
+    return face_crop(im, box, L, scale)
 
 
 def count_macs(onnx_path):

@@ -1,7 +1,7 @@
 """Static int8 quantization with onnxruntime (Conv only, QDQ, per-channel weights).
 
 Calibration inputs are preprocessed exactly like the Rust side does it (letterbox / face crop).
-usage: quantize.py det|lmk float.onnx out.int8.onnx
+usage: quantize.py det|lmk|gate float.onnx out.int8.onnx [minmax|percentile|entropy]
 """
 import os
 import sys
@@ -10,7 +10,7 @@ import numpy as np
 from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
                                       quantize_static)
 
-from common import abspath, dog_photos, face_crop, letterbox, load_hujingyu, load_orienfish, load_rgb, to_tensor
+from common import abspath, dog_photos, face_crop, gate_crop, letterbox, load_hujingyu, load_orienfish, load_rgb, to_tensor
 
 kind, src, dst = sys.argv[1:4]
 method = sys.argv[4] if len(sys.argv) > 4 else "minmax"
@@ -35,6 +35,16 @@ def lmk_inputs():
             yield to_tensor(c)
 
 
+def gate_inputs():
+    # labelled training faces; the gate's crop
+    recs = load_orienfish("train") + load_hujingyu("train")[::3]
+    for r in recs:
+        im = load_rgb(abspath(r["path"]))
+        for b in r["boxes"]:
+            c, _ = gate_crop(im, b)
+            yield to_tensor(c)
+
+
 class Reader(CalibrationDataReader):
     def __init__(self, gen):
         self.it = iter([{"input": x} for x in gen])
@@ -43,7 +53,7 @@ class Reader(CalibrationDataReader):
         return next(self.it, None)
 
 
-gen = det_inputs() if kind == "det" else lmk_inputs()
+gen = {"det": det_inputs, "lmk": lmk_inputs, "gate": gate_inputs}[kind]()
 cm = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
       "entropy": CalibrationMethod.Entropy}[method]
 extra = {"ActivationSymmetric": False, "WeightSymmetric": True}
