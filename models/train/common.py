@@ -184,7 +184,13 @@ def unlabelled_cat_photos():
 # A photo's key is its path under data/pets, e.g. "dogs/breed/dog_000bec18....jpg"; h = FNV-1a 32-bit of the
 # key's UTF-8 bytes. h % 10 in {0, 1}: held out (20 %, never trained on, never used to choose anything);
 # h % 10 == 2: internal validation (10 %, not trained on; thresholds are chosen on it); the rest: training.
-PETS_SPLITS = {"held": (0, 1), "internal": (2,), "train": (3, 4, 5, 6, 7, 8, 9)}
+# Session 19: EDGECAT_PETS_INTERNAL widens internal validation for experiments (e.g. "2 3 4": 30 % of pets/, about
+# 1,750 dogs, so that a choice between face checks rests on about 40 false faces, not 12). The held-out residues
+# never change; the default, "2", is the shipped models' split (their training saw the rest).
+_PETS_INTERNAL = tuple(int(v) for v in os.environ.get("EDGECAT_PETS_INTERNAL", "2").split())
+assert _PETS_INTERNAL and not set(_PETS_INTERNAL) & {0, 1}, "internal validation may not take held-out residues"
+PETS_SPLITS = {"held": (0, 1), "internal": _PETS_INTERNAL,
+               "train": tuple(k for k in range(2, 10) if k not in _PETS_INTERNAL)}
 
 
 def fnv1a32(s):

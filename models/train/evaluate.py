@@ -100,6 +100,7 @@ if HAS_GATE:
     for kind, path in (("float", args.gate_float), ("int8", args.gate_int8)):
         SESS[("gate", kind)] = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
 T_GATE = None  # the gate's threshold, chosen below (None: no gate)
+TILE_FACE = 0.0  # the tile pass's face check threshold less the first pass's (session 19), chosen below
 
 
 def gate_run(kind, im, box):
@@ -224,14 +225,15 @@ class Candidates:
         _, face_refine = lmk_run(self.kind, to_tensor(c2))
         return [face, lmk, face_flip, face_refine, gate]
 
-    def faces(self, t_det, t_face, t_tile="chosen", mode=None, t_gate="chosen"):
+    def faces(self, t_det, t_face, t_tile="chosen", mode=None, t_gate="chosen", tile_face="chosen"):
         t_tile = T_TILE if t_tile == "chosen" else t_tile
         tg = (T_GATE if t_gate == "chosen" else t_gate) or 0.0
-        ok = lambda c, t: c[4] >= t and face_score(c, mode) >= t_face and c[9] >= tg  # noqa: E731
-        first = [[c for c in row if ok(c, t_det)] for row in self.cands]
+        tf = round(t_face + (TILE_FACE if tile_face == "chosen" else tile_face), 4)
+        ok = lambda c, t, f: c[4] >= t and face_score(c, mode) >= f and c[9] >= tg  # noqa: E731
+        first = [[c for c in row if ok(c, t_det, t_face)] for row in self.cands]
         if t_tile is None:
             return first
-        return [f or [c for c in z if ok(c, t_tile)] for f, z in zip(first, self.tiles)]
+        return [f or [c for c in z if ok(c, t_tile, tf)] for f, z in zip(first, self.tiles)]
 
 
 def metrics(faces_pos, gts, negs=None, iou_thr=0.5):
@@ -307,8 +309,8 @@ civc = Candidates("int8", pets_photos("cats", "internal"))
 log(f"internal val: {len(iv_pos)} labelled photos, {len(civd.paths)} dogs, {len(civc.paths)} pets/ cats")
 
 
-def found_share(c, t_det, t_face, t_tile="chosen", mode=None, t_gate="chosen"):
-    return float(np.mean([bool(f) for f in c.faces(t_det, t_face, t_tile, mode, t_gate)]))
+def found_share(c, t_det, t_face, t_tile="chosen", mode=None, t_gate="chosen", tile_face="chosen"):
+    return float(np.mean([bool(f) for f in c.faces(t_det, t_face, t_tile, mode, t_gate, tile_face)]))
 
 
 grid = []
@@ -317,17 +319,25 @@ TILE_GRID = [None] + ([float(z) for z in np.round(np.arange(0.3, 0.851, 0.05), 3
 GATE_GRID = [None] + ([0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6] if HAS_GATE else [])
 if os.environ.get("EDGECAT_GATE_GRID"):  # e.g. "none" with face mode gate_mean
     GATE_GRID = [None if v == "none" else float(v) for v in os.environ["EDGECAT_GATE_GRID"].split()]
+# the tile pass's own face check threshold, as an offset over the first pass's (session 19; EDGECAT_TILE_FACE,
+# e.g. "0 0.1 0.2 0.3 0.4 0.5"; off by default): a photo whose first pass kept nothing is more often not a cat.
+# Tried in session 19 and not kept (models/README.md): the Rust pipeline has no field for it.
+TILE_FACE_GRID = [float(v) for v in os.environ.get("EDGECAT_TILE_FACE", "0").split()]
 for mode in FACE_MODES:
     for t_det in np.round(np.arange(0.15, 0.826, 0.025), 3):
         for t_face in (np.round(np.arange(0.1, 0.951, 0.05), 3) if HAS_FACE else [0.0]):
             for t_tile in TILE_GRID:
                 for t_gate in GATE_GRID:
-                    m = metrics(civ.faces(t_det, t_face, t_tile, mode, t_gate), [r["boxes"] for r in iv_pos],
-                                {"dogs": civd.faces(t_det, t_face, t_tile, mode, t_gate)})
-                    m["pets_cats_found"] = found_share(civc, t_det, t_face, t_tile, mode, t_gate)
-                    m["face_mode"] = mode
-                    m["gate_threshold"] = t_gate
-                    grid.append((float(t_det), float(t_face), m, t_tile))
+                    for tf in (TILE_FACE_GRID if t_tile is not None else [0.0]):
+                        if tf and t_face + tf > 0.951:
+                            continue
+                        m = metrics(civ.faces(t_det, t_face, t_tile, mode, t_gate, tf), [r["boxes"] for r in iv_pos],
+                                    {"dogs": civd.faces(t_det, t_face, t_tile, mode, t_gate, tf)})
+                        m["pets_cats_found"] = found_share(civc, t_det, t_face, t_tile, mode, t_gate, tf)
+                        m["face_mode"] = mode
+                        m["gate_threshold"] = t_gate
+                        m["tile_face_offset"] = tf
+                        grid.append((float(t_det), float(t_face), m, t_tile))
 # Rule (session 8, written down before any held-out figure of the face-checked pipeline existed): among
 # (score_threshold, face_threshold) with no false face on the 19 internal-val dogs and internal-val
 # precision >= 0.97 (the issue's targets, as far as 19 dogs can show them), the highest internal-val
@@ -340,7 +350,8 @@ for mode in FACE_MODES:
 CURATED = [f"../shared/data/cat-photos/{p}" for p in
            json.load(open(os.path.join(REPO, "tests", "curated-cats.json")))["photos"]]
 ccur = Candidates("int8", CURATED)
-grid = [g for g in grid if all(row for row in ccur.faces(g[0], g[1], g[3], g[2]["face_mode"], g[2]["gate_threshold"]))]
+grid = [g for g in grid if all(row for row in ccur.faces(g[0], g[1], g[3], g[2]["face_mode"], g[2]["gate_threshold"],
+                                                          g[2]["tile_face_offset"]))]
 # Session 9's rule (written before the first held-out look of session 9): with 613 internal dogs, at most 4
 # false faces on them (0.0065 per photo, under issue 25's 0.01) and internal precision >= 0.97; among those
 # the highest mean of internal recall and the internal pets/ cats' found share; ties -> the higher face
@@ -351,11 +362,15 @@ grid = [g for g in grid if all(row for row in ccur.faces(g[0], g[1], g[3], g[2][
 if not grid:
     raise SystemExit("no thresholds keep every curated cat: this detector cannot ship (the product constraint above)")
 DOG_FP_MAX = 4 / 613
+# Session 19 tried a tier between the first two (EDGECAT_MID_TIER=1: at most 0.015 false faces per internal dog,
+# 9 of 613, precision >= 0.97) with the tile pass's own face threshold; held out, what it chose let through more
+# dogs, not fewer (models/README.md, session 19). Off by default.
+MID_TIER = [(0.015, 0.97)] if os.environ.get("EDGECAT_MID_TIER") == "1" else []
 # session 16: ties prefer the first pass's face check alone (a rejected face costs one pass, not two)
 # session 19: then the higher gate threshold (no gate lowest)
 key = lambda g: (round(g[2]["recall"] + g[2]["pets_cats_found"], 6), g[2]["face_mode"] == "first", g[1], g[0],  # noqa: E731
-                 g[2]["gate_threshold"] or 0.0)
-for fp_max, p_min in ((DOG_FP_MAX, 0.97), (0.02, 0.96), (0.03, 0.95), (1.0, 0.0)):
+                 g[2]["gate_threshold"] or 0.0, -g[2]["tile_face_offset"])
+for fp_max, p_min in [(DOG_FP_MAX, 0.97)] + MID_TIER + [(0.02, 0.96), (0.03, 0.95), (1.0, 0.0)]:
     ok = [g for g in grid if g[2]["fp_per_photo_dogs"] <= fp_max + 1e-9 and g[2]["precision"] >= p_min]
     if ok:
         best = max(ok, key=key)
@@ -363,6 +378,10 @@ for fp_max, p_min in ((DOG_FP_MAX, 0.97), (0.02, 0.96), (0.03, 0.95), (1.0, 0.0)
         break
 T_DET, T_FACE, T_TILE = best[0], best[1], best[3]
 T_GATE = best[2]["gate_threshold"]
+TILE_FACE = best[2]["tile_face_offset"]
+if TILE_FACE and args.held_out:
+    raise SystemExit("the rule chose a tile-pass face threshold of its own: the Rust pipeline and the manifest have no "
+                     "field for it (session 19 had one, and reverted it); implement it there before shipping")
 FACE_MODE = best[2]["face_mode"]
 if FACE_MODE != "first" and args.held_out:
     # The manifest has no field for it: landmarks.rs scores the first crop alone.
@@ -383,11 +402,11 @@ for mode in FACE_MODES:  # and at a few dog false-face caps (precision >= 0.96),
                 f"P {b[2]['precision']:.3f} dogFP {b[2]['fp_per_photo_dogs']:.4f} pets cats found {b[2]['pets_cats_found']:.3f}")
 for g in grid:
     if (g[1] in (T_FACE, 0.1) or g[0] == T_DET) and g[3] == T_TILE and g[2]["face_mode"] == FACE_MODE \
-            and g[2]["gate_threshold"] == T_GATE:
+            and g[2]["gate_threshold"] == T_GATE and g[2]["tile_face_offset"] == TILE_FACE:
         log(f"internal-val det {g[0]:.3f} face {g[1]:.2f} tiles {g[3]}: R {g[2]['recall']:.3f} P {g[2]['precision']:.3f} "
             f"dogFP {g[2]['fp_per_photo_dogs']:.4f} pets cats found {g[2]['pets_cats_found']:.3f}")
-log(f"internal-val rule gives score_threshold {T_DET}, face_threshold {T_FACE}, tile pass {T_TILE}, face mode {FACE_MODE}, "
-    f"gate {T_GATE}: {json.dumps(best[2])}")
+log(f"internal-val rule gives score_threshold {T_DET}, face_threshold {T_FACE}, tile pass {T_TILE} (face check "
+    f"+{TILE_FACE}), face mode {FACE_MODE}, gate {T_GATE}: {json.dumps(best[2])}")
 json.dump([dict(score_threshold=g[0], face_threshold=g[1], tile_threshold=g[3], **g[2]) for g in grid],
           open(os.path.join(OUT, "internal_grid.json"), "w"), indent=0)
 
@@ -440,6 +459,7 @@ stable = [sp for sp in PASSES if shifts[sp] <= 0.06 and sp in allowed] or ["none
 SECOND = min(stable, key=lambda sp: pass_scores[sp]["mean"] + (0 if sp == "none" else 0.002))
 log(f"internal-val rule gives second_pass {SECOND}")
 results = {"internal_val": {"score_threshold": T_DET, "face_threshold": T_FACE, "tile_threshold": T_TILE,
+                            "tile_face_threshold": round(T_FACE + TILE_FACE, 4),
                             "gate_threshold": T_GATE, "detection": best[2],
                             "eyes": pass_scores, "second_pass": SECOND}}
 if not args.held_out:
@@ -638,15 +658,16 @@ json.dump(parity, open(os.path.join(FIX, "parity.json"), "w"), indent=1)
 # pipeline answers.
 def tile_fixture():
     far = lambda v, t: abs(v - t) >= 0.05  # noqa: E731
+    tf = round(T_FACE + TILE_FACE, 4)  # the tile pass's face threshold
     for c in (ccur, cp):
         for path, row, trow in zip(c.paths, c.cands, c.tiles):
             if not trow or not all(far(x[4], T_DET) and far(x[5], T_FACE) for x in row):
                 continue
             if any(x[4] >= T_DET and x[5] >= T_FACE for x in row):
                 continue
-            if not all(far(x[4], T_TILE) and far(x[5], T_FACE) for x in trow):
+            if not all(far(x[4], T_TILE) and far(x[5], tf) for x in trow):
                 continue
-            kept = [x for x in trow if x[4] >= T_TILE and x[5] >= T_FACE]
+            kept = [x for x in trow if x[4] >= T_TILE and x[5] >= tf]
             if not kept:
                 continue
             im = load_rgb(abspath(path))
