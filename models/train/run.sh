@@ -6,6 +6,9 @@
 #   FORCE="landmarks evaluate" models/train/run.sh   re-run those stages (say which: later stages are not re-run by themselves)
 #   ONLY=evaluate models/train/run.sh            one stage only
 #   TRACTCHECK=/path/to/tractcheck models/train/run.sh   also compares tract with onnxruntime
+#   EDGECAT_PETS_INTERNAL="2 3 4" EDGECAT_TRAIN_OUT=DIR models/train/run.sh   the recipe on a wider internal split
+#     (session 19; common.py): the models are written to DIR, not models/, and evaluate stays on internal
+#     validation (no held-out figures, no manifest); about 9 minutes after teachers.json is in DIR
 # Stages (session 11; models/README.md has the recipe and the figures):
 #   teachers   EfficientNet-Lite0 + YOLOX-nano over every training/internal pets/ and cats-vs-dogs photo
 #   mine0      session 8's detector (256) at score 0.1 on every training photo, with the teachers' crop judgement
@@ -30,6 +33,14 @@ export PYTHONHASHSEED=0 OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 OMP_WAIT_POLICY=PASS
 export EDGECAT_TRAIN_OUT="${EDGECAT_TRAIN_OUT:-$HOME/.cache/edgecat/train-out}" EDGECAT_DET_SIZE=256
 O="$EDGECAT_TRAIN_OUT"
 mkdir -p "$O"
+# where the int8 models go: models/ for the shipped split, $O for an experiment's wider internal split
+M=..
+HELD=--held-out
+if [ "${EDGECAT_PETS_INTERNAL:-2}" != 2 ]; then
+  M="$O"
+  HELD=
+  [ -s "$O/teachers.json" ] || [ ! -s "$HOME/.cache/edgecat/train-out/teachers.json" ] || cp "$HOME/.cache/edgecat/train-out/teachers.json" "$O/"
+fi
 start=$(date +%s)
 # Session 8's models, the warm start (their float checkpoints were never kept), from git history.
 S8=1b4e1a2
@@ -64,18 +75,23 @@ run detector "$O/detector.float.onnx" sh -c "EDGECAT_DET_SIZE=160 $PY train_dete
   --init-onnx '$O/detector_s8.int8.onnx' --pets '$O/pets_pseudo.json' --pets-pos ${DET_PETS_POS:-600} \
   --pets-neg ${DET_PETS_NEG:-800} --epochs ${DET_EPOCHS:-12} --max-minutes ${DET_MINUTES:-60} --seed 3 --lr 1e-3 \
   --warmup 1 --tag detector > '$O/detector.stdout' 2>&1 \
-  && EDGECAT_DET_SIZE=160 $PY quantize.py det '$O/detector.float.onnx' ../detector.int8.onnx percentile > '$O/quantize_det.log' 2>&1 \
-  && $PY weight_only.py ../detector.int8.onnx >> '$O/quantize_det.log' 2>&1"
+  && EDGECAT_DET_SIZE=160 $PY quantize.py det '$O/detector.float.onnx' '$M/detector.int8.onnx' percentile > '$O/quantize_det.log' 2>&1 \
+  && $PY weight_only.py '$M/detector.int8.onnx' >> '$O/quantize_det.log' 2>&1"
 # eyes + face check, fine-tuned from session 8's on mine0's rows (session 8's detector's boxes and false finds),
 # pets/ detections judged by the teachers; 12 epochs (session 9 stopped at 5 for time; session 11 ran all 12)
 run landmarks "$O/landmarks.float.onnx" sh -c "$PY train_landmarks.py --init-onnx '$O/landmarks_s8.int8.onnx' --epochs 12 \
   --lr 1e-3 --warmup 1 --seed 0 --internal-val --mined '$O/mined_s8.json' --teachers '$O/teachers.json' --n-pos 1500 \
   --n-neg 2000 --face-weight 1.0 --tag landmarks > '$O/landmarks.stdout' 2>&1 \
-  && $PY quantize.py lmk '$O/landmarks.float.onnx' ../landmarks.int8.onnx percentile > '$O/quantize_lmk.log' 2>&1 \
-  && $PY weight_only.py ../landmarks.int8.onnx >> '$O/quantize_lmk.log' 2>&1"
+  && $PY quantize.py lmk '$O/landmarks.float.onnx' '$M/landmarks.int8.onnx' percentile > '$O/quantize_lmk.log' 2>&1 \
+  && $PY weight_only.py '$M/landmarks.int8.onnx' >> '$O/quantize_lmk.log' 2>&1"
 # thresholds and the second pass from internal validation, then the held-out figures (the only step that
 # reads the held-out splits), manifest and fixtures; then the failure sheet (out/failures)
-run evaluate "$O/metrics.json" sh -c "EDGECAT_DET_SIZE=160 EVAL_KINDS=int8 $PY evaluate.py --held-out > '$O/evaluate.stdout' 2>&1 && $PY failure_sheet.py > '$O/failure_sheet.stdout' 2>&1"
+if [ -n "$HELD" ]; then
+  run evaluate "$O/metrics.json" sh -c "EDGECAT_DET_SIZE=160 EVAL_KINDS=int8 $PY evaluate.py --held-out > '$O/evaluate.stdout' 2>&1 && $PY failure_sheet.py > '$O/failure_sheet.stdout' 2>&1"
+else
+  run evaluate "$O/metrics_internal.json" sh -c "EDGECAT_DET_SIZE=160 EVAL_KINDS=int8 $PY evaluate.py --det-int8 '$M/detector.int8.onnx' \
+    --lmk-int8 '$M/landmarks.int8.onnx' > '$O/evaluate.stdout' 2>&1"
+fi
 if [ -n "${TRACTCHECK:-}" ] && [ -x "${TRACTCHECK}" ]; then
   $PY compare_tract.py "$TRACTCHECK" > "$O/tract_parity.log" 2>&1
   tail -1 "$O/tract_parity.log"
