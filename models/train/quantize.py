@@ -26,22 +26,13 @@ def det_inputs(n=240):
         yield to_tensor(c)
 
 
-def lmk_inputs():
+def crop_inputs(crop):
+    """the labelled training faces, cut as the model sees them (`crop`: face_crop or gate_crop)"""
     recs = load_orienfish("train") + load_hujingyu("train")[::3]
     for r in recs:
         im = load_rgb(abspath(r["path"]))
         for b in r["boxes"]:
-            c, _ = face_crop(im, b)
-            yield to_tensor(c)
-
-
-def gate_inputs():
-    # labelled training faces; the gate's crop
-    recs = load_orienfish("train") + load_hujingyu("train")[::3]
-    for r in recs:
-        im = load_rgb(abspath(r["path"]))
-        for b in r["boxes"]:
-            c, _ = gate_crop(im, b)
+            c, _ = crop(im, b)
             yield to_tensor(c)
 
 
@@ -53,7 +44,7 @@ class Reader(CalibrationDataReader):
         return next(self.it, None)
 
 
-gen = {"det": det_inputs, "lmk": lmk_inputs, "gate": gate_inputs}[kind]()
+gen = {"det": det_inputs, "lmk": lambda: crop_inputs(face_crop), "gate": lambda: crop_inputs(gate_crop)}[kind]()
 cm = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
       "entropy": CalibrationMethod.Entropy}[method]
 extra = {"ActivationSymmetric": False, "WeightSymmetric": True}
