@@ -211,6 +211,12 @@ def pets_photos(kind, split, sub=("breed", "kaggle")):
     return out
 
 
+def dog_photo_has_cat(t):
+    """A teacher sees a cat in a dog photo (teachers.py's cache entry `t`): whole-photo p_cat >= 0.1, or a
+    YOLOX-nano cat box >= 0.3. The upstream labels are per photo and unchecked, so such a photo is no negative."""
+    return t["p_cat"] >= 0.1 or any(b[5] == "cat" and b[4] >= 0.3 for b in t["boxes"])
+
+
 def noncat_photos():
     ps = sorted(glob.glob(abspath(DATA_REL + "/non-cat-photos") + "/*"))
     return [relpath(p) for p in ps if p.lower().endswith((".jpg", ".jpeg", ".png"))]

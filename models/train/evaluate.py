@@ -20,8 +20,8 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
-from common import (CROP_SCALE, REFINE_CROP_SCALE, DET_SIZE, GATE_SCALE, GATE_SIZE, HERE, LMK_SIZE, REPO, OUT, PAD, abspath,
-                    count_macs, dog_photos, face_crop, gate_crop,
+from common import (CROP_SCALE, REFINE_CROP_SCALE, DET_SIZE, HERE, LMK_SIZE, REPO, OUT, PAD, abspath, count_macs,
+                    dog_photos, face_crop, gate_crop,
                     internal_split, letterbox, load_cat_landmarks, load_hujingyu, load_orienfish, load_rgb,
                     noncat_photos, pets_photos, rnd, to_tensor)
 from detlib import Prepared, decode_faces, match_dets, nms, ort_det_outputs, run_dets
@@ -218,7 +218,7 @@ class Candidates:
         c, g = face_crop(im, box)
         lmk, face = lmk_run(self.kind, to_tensor(c))
         gate = gate_run(self.kind, im, box)
-        if all(m in ("first", "gate_mean", "det_mean", "det_geo") for m in FACE_MODES):
+        if not {"flip", "refine"} & set(FACE_MODES):  # no mode reads the second crops' scores
             return [face, lmk, face, face, gate]
         _, face_flip = lmk_run(self.kind, to_tensor(c.transpose(Image.Transpose.FLIP_LEFT_RIGHT)))
         c2, _ = face_crop(im, refine_box(to_photo(lmk, g)))

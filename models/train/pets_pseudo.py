@@ -11,6 +11,8 @@ usage: pets_pseudo.py mined.json teachers.json out.json
 import json
 import sys
 
+from common import dog_photo_has_cat
+
 LABEL, IGNORE = 0.6, 0.25
 
 mined, teach, dst = sys.argv[1:4]
@@ -30,7 +32,7 @@ for r in rows:
     t = T[r["path"]]
     if r["set"] == "pets_dog":
         stats["dog_photos"] += 1
-        if t["p_cat"] >= 0.1 or any(b[5] == "cat" and b[4] >= 0.3 for b in t["boxes"]):
+        if dog_photo_has_cat(t):
             stats["dog_with_cat"] += 1
         else:
             dogs.append(r["path"])
