@@ -19,28 +19,16 @@ import json
 import sys
 
 import numpy as np
-from PIL import Image
 
-from common import GATE_SCALE, PAD, abspath, load_rgb
+from common import GATE_SCALE, abspath, dog_photo_has_cat, face_crop, load_rgb
 from teachers import Teachers
 
 STORE, STORE_SCALE = 96, 2.2
 
 
-def crop(im, b, scale=STORE_SCALE, size=STORE):
-    cx, cy = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
-    s = max(2, int(round(scale * max(b[2] - b[0], b[3] - b[1]))))
-    left, top = int(round(cx - s / 2)), int(round(cy - s / 2))
-    W, H = im.size
-    c = Image.new("RGB", (s, s), (PAD, PAD, PAD))
-    ix0, iy0, ix1, iy1 = max(0, left), max(0, top), min(W, left + s), min(H, top + s)
-    if ix1 > ix0 and iy1 > iy0:
-        c.paste(im.crop((ix0, iy0, ix1, iy1)), (ix0 - left, iy0 - top))
-    return np.asarray(c.resize((size, size), Image.BILINEAR), np.uint8)
-
-
-def dog_has_cat(t):
-    return t["p_cat"] >= 0.1 or any(b[5] == "cat" and b[4] >= 0.3 for b in t["boxes"])
+def crop(im, b):
+    """the stored crop: the worker's square crop (common.face_crop) at STORE_SCALE x the box, STORE px"""
+    return np.asarray(face_crop(im, b, STORE, STORE_SCALE)[0], np.uint8)
 
 
 def main():
@@ -60,7 +48,7 @@ def main():
             items = [(d[:4], 1, d[4]) for j, d in enumerate(r["dets"])
                      if r["crop_cat"][j] > r["crop_dog"][j]]
         elif r["set"] in ("pets_dog", "dog"):
-            if t is None or dog_has_cat(t):
+            if t is None or dog_photo_has_cat(t):
                 continue
             items = [(d[:4], 0, d[4]) for d in r["dets"]]
         if not items:
