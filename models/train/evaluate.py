@@ -7,6 +7,10 @@ The pipeline is the Rust one (pipeline::find_cats): the detector's candidates at
 from its crop, then from the `second_pass` (none, flip: the mirrored crop averaged in, refine: a crop
 re-centred on the first pass's eyes).
 
+A kept face matches a label at IoU >= 0.5 once its box is in the label's source's convention (session 20:
+conventions.py, fitted here on each source's training photos for the detector evaluated, and written to the
+manifest for tests/core/models.rs).
+
 usage: evaluate.py [--held-out]  (expects out/detector.float.onnx, out/landmarks.float.onnx,
                                   ../detector.int8.onnx, ../landmarks.int8.onnx, out/mined.json)
 """
@@ -20,6 +24,7 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
+import conventions
 from common import (CROP_SCALE, REFINE_CROP_SCALE, DET_SIZE, HERE, LMK_SIZE, REPO, OUT, PAD, abspath, count_macs,
                     dog_photos, face_crop, gate_crop,
                     internal_split, letterbox, load_cat_landmarks, load_hujingyu, load_orienfish, load_rgb,
@@ -254,13 +259,14 @@ def eye_faces_orienfish(recs):
 
 def eye_scores(kind, cands, items, t_det, t_face, second_pass, cat_landmarks=()):
     """Eye error per labelled face through the pipeline, a missed face counted as None.
-    items: orienfish-style (path, boxes, eyes) - the kept face matched at IoU >= 0.5; cat_landmarks:
+    items: orienfish-style (path, boxes, eyes) - the kept face matched at IoU >= 0.5 in orienfish's box
+    convention (its eyes come from the pipeline's own box); cat_landmarks:
     (path, eyes) - the highest-scoring kept face containing both eyes."""
     out = []
     idx = {p: i for i, p in enumerate(cands.paths)}
     for path, boxes, eyes in items:
         faces = cands.faces(t_det, t_face)[idx[path]]
-        _, _, _, pairs = match_dets(faces, boxes)
+        _, _, _, pairs = match_dets([conventions.apply(f, CONV["orienfish"]) for f in faces], boxes)
         matched = {j: i for i, j in pairs}
         im = load_rgb(abspath(path))
         for j, e in enumerate(eyes):
@@ -295,12 +301,20 @@ def eye_summary(scored):
 open(os.path.join(OUT, "evaluate.log"), "w").close()
 t0 = time.time()
 log(f"refine box: side {REFINE_SIDE:.3f} x IOD, centre {REFINE_OFFSET:.3f} x IOD below the eyes")
+# Each labelled source's box convention, fitted on its training photos for this detector (conventions.py): a
+# box is put in its label's convention before the IoU >= 0.5 match, here and in tests/core/models.rs.
+# EDGECAT_CONVENTIONS=0: every box as the detector gives it (sessions 1-19).
+CONV, CONV_PAIRS = conventions.fit(SESS[("det", "int8")])
+if os.environ.get("EDGECAT_CONVENTIONS") == "0":
+    CONV = {k: [0.0] * 4 for k in CONV}
+log(f"label conventions [dx, dy, log w, log h] per source: {json.dumps(CONV)} (pairs fitted: {json.dumps(CONV_PAIRS)})")
 
 # ------------------------------------------------------------------ choices on internal val (training data)
 _, hj_iv = internal_split(load_hujingyu("train"))
 _, of_iv = internal_split(load_orienfish("train"))
 _, dogs_iv = internal_split(dog_photos(0))
 iv_pos = hj_iv + of_iv
+iv_src = ["hujingyu"] * len(hj_iv) + ["orienfish"] * len(of_iv)
 civ = Candidates("int8", [r["path"] for r in iv_pos])
 # session 9: pets/'s internal-validation split joins: its dogs (with cats-vs-dogs' 19) and its cats (the share
 # of cat photos with a find)
@@ -331,7 +345,8 @@ for mode in FACE_MODES:
                     for tf in (TILE_FACE_GRID if t_tile is not None else [0.0]):
                         if tf and t_face + tf > 0.951:
                             continue
-                        m = metrics(civ.faces(t_det, t_face, t_tile, mode, t_gate, tf), [r["boxes"] for r in iv_pos],
+                        m = metrics(conventions.in_conventions(civ.faces(t_det, t_face, t_tile, mode, t_gate, tf), iv_src, CONV),
+                                    [r["boxes"] for r in iv_pos],
                                     {"dogs": civd.faces(t_det, t_face, t_tile, mode, t_gate, tf)})
                         m["pets_cats_found"] = found_share(civc, t_det, t_face, t_tile, mode, t_gate, tf)
                         m["face_mode"] = mode
@@ -461,7 +476,7 @@ log(f"internal-val rule gives second_pass {SECOND}")
 results = {"internal_val": {"score_threshold": T_DET, "face_threshold": T_FACE, "tile_threshold": T_TILE,
                             "tile_face_threshold": round(T_FACE + TILE_FACE, 4),
                             "gate_threshold": T_GATE, "detection": best[2],
-                            "eyes": pass_scores, "second_pass": SECOND}}
+                            "eyes": pass_scores, "second_pass": SECOND, "label_conventions": CONV}}
 if not args.held_out:
     json.dump(results, open(os.path.join(OUT, "metrics_internal.json"), "w"), indent=2)
     raise SystemExit(0)
@@ -470,6 +485,7 @@ if not args.held_out:
 BAD_LANDMARK_FILES = {"00000003_015.jpg"}  # its .cat points are at half scale (models/README.md)
 held_pos = load_hujingyu("val") + load_orienfish("test")
 n_hj = len(load_hujingyu("val"))
+held_src = ["hujingyu"] * n_hj + ["orienfish"] * (len(held_pos) - n_hj)
 # session 9: held-out dogs = cats-vs-dogs' odd-index dogs + pets/'s held-out dogs; pets/'s held-out cats
 n_cvd_dogs = len(dog_photos(1))
 dog_paths, non_paths = dog_photos(1) + pets_photos("dogs", "held"), noncat_photos()
@@ -483,11 +499,14 @@ for kind in os.environ.get("EVAL_KINDS", "float int8").split():
     ccl = Candidates(kind, [p for p, _ in cl_items])
     fp_, fd, fn_ = cp.faces(T_DET, T_FACE), cd.faces(T_DET, T_FACE), cn.faces(T_DET, T_FACE)
     gts = [r["boxes"] for r in held_pos]
-    m = metrics(fp_, gts, {"dogs": fd, "noncat": fn_})
-    m["recall_hujingyu_val"] = metrics(fp_[:n_hj], gts[:n_hj])["recall"]
-    m["recall_orienfish_test"] = metrics(fp_[n_hj:], gts[n_hj:])["recall"]
-    m["without_face_check"] = metrics(cp.faces(T_DET, 0.0), gts, {"dogs": cd.faces(T_DET, 0.0)})
-    m["without_tiles"] = metrics(cp.faces(T_DET, T_FACE, None), gts, {"dogs": cd.faces(T_DET, T_FACE, None)})
+    conv = lambda faces: conventions.in_conventions(faces, held_src, CONV)  # noqa: E731
+    m = metrics(conv(fp_), gts, {"dogs": fd, "noncat": fn_})
+    m["recall_hujingyu_val"] = metrics(conv(fp_)[:n_hj], gts[:n_hj])["recall"]
+    m["recall_orienfish_test"] = metrics(conv(fp_)[n_hj:], gts[n_hj:])["recall"]
+    # information only: every box as the detector gives it (how sessions 1-19 measured)
+    m["without_conventions"] = metrics(fp_, gts)
+    m["without_face_check"] = metrics(conv(cp.faces(T_DET, 0.0)), gts, {"dogs": cd.faces(T_DET, 0.0)})
+    m["without_tiles"] = metrics(conv(cp.faces(T_DET, T_FACE, None)), gts, {"dogs": cd.faces(T_DET, T_FACE, None)})
     # photos that ran the tile pass (no face kept by the first pass, not squarish), and its passes
     m["tile_photos"] = {n: sum(1 for f, size in zip(c.faces(T_DET, T_FACE, None), c.sizes) if T_TILE is not None and not f
                                and tiles_of(*size)) for n, c in (("faces", cp), ("dogs", cd))}
@@ -571,13 +590,16 @@ manifest = {
         "eye_error_iod_p90": round(e8["p90"], 4),
         "eye_faces_found": e8["found"],
         "eye_faces": e8["n"],
+        "label_conventions": CONV,
         "measured_with": (
             f"onnxruntime {ort.__version__} int8 on held-out splits: faces = hujingyu val ({n_hj} photos) "
             f"+ orienfish test ({len(held_pos) - n_hj} photos), {m8['detection']['tp'] + m8['detection']['fn']} boxes; "
             f"dogs = cats-vs-dogs/dog odd sorted index ({n_cvd_dogs} photos) + pets/dogs held out by models/README.md's rule "
             f"({len(dog_paths) - n_cvd_dogs}); pets cats = pets/cats held out ({len(petcat_paths)}), found = at least one face; non-cat = non-cat-photos "
             f"({len(non_paths)}); a face = a detector candidate >= score_threshold (NMS) whose face check >= "
-            f"face_threshold; eyes = full pipeline on orienfish test faces with 2 eye boxes (the face matched at "
+            f"face_threshold, matched to a label at IoU >= 0.5 once its box is in the label's source's convention "
+            f"(label_conventions: centre shift [dx, dy] per side, log scale [lw, lh] of each side, fitted on the "
+            f"sources' training photos; models/train/conventions.py); eyes = full pipeline on orienfish test faces with 2 eye boxes (the face matched at "
             f"IoU >= 0.5) + cat-landmarks except 00000003_015 (the highest-scoring face containing both eyes); "
             f"error = mean of the two eye distances / inter-ocular distance, a missed face counted as 1.0; "
             f"p90 = nearest rank"),

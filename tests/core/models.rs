@@ -365,6 +365,16 @@ fn shipped(path: &Path) -> codec::Decoded {
 static CODED: [std::sync::atomic::AtomicUsize; 4] = [const { std::sync::atomic::AtomicUsize::new(0) }; 4];
 
 /// The cats the shipped pipeline finds: detector, face check, landmarks (second pass included).
+/// `b` in a labelled source's box convention `[dx, dy, lw, lh]`: the centre
+/// moved by (dx × width, dy × height), the sides scaled by (e^lw, e^lh).
+/// models/train/conventions.py's `apply`.
+fn in_convention(b: &[f32; 4], [dx, dy, lw, lh]: [f32; 4]) -> [f32; 4] {
+    let (w, h) = (b[2] - b[0], b[3] - b[1]);
+    let (cx, cy) = ((b[0] + b[2]) / 2.0 + dx * w, (b[1] + b[3]) / 2.0 + dy * h);
+    let (w, h) = (w * lw.exp(), h * lh.exp());
+    [cx - w / 2.0, cy - h / 2.0, cx + w / 2.0, cy + h / 2.0]
+}
+
 fn cats(e: &Engine, img: &codec::Decoded) -> Vec<Cat> {
     pipeline::find_cats(e, img, &mut Default::default()).unwrap()
 }
@@ -377,20 +387,26 @@ fn accuracy_on_held_out_splits() {
     // misses are not hidden.
     let mut found_errors = Vec::new();
     let mut missed_eyes = 0;
-    for set in [hujingyu_val(), orienfish_test()] {
+    // Each source's box convention (models/train/conventions.py, fitted on its training photos): a
+    // box is put in its label's convention before the IoU >= 0.5 match. The eyes come from the
+    // pipeline's own box.
+    let conventions = &edgecat::models::manifest()["metrics"]["label_conventions"];
+    for (source, set) in [("hujingyu", hujingyu_val()), ("orienfish", orienfish_test())] {
+        let convention: [f32; 4] = floats(&conventions[source]).try_into().unwrap_or_else(|_| panic!("the manifest has no {source} convention"));
         for item in set {
             let img = shipped(&item.path);
             let found = cats(e, &img);
             n_gt += item.faces.len();
             let mut used = vec![false; item.faces.len()];
             for cat in &found {
+                let bbox = in_convention(&cat.bbox, convention);
                 // Greedy: best detections first take their best unmatched face.
                 let best = item
                     .faces
                     .iter()
                     .enumerate()
                     .filter(|(i, _)| !used[*i])
-                    .map(|(i, g)| (i, iou(&cat.bbox, g)))
+                    .map(|(i, g)| (i, iou(&bbox, g)))
                     .max_by(|a, b| a.1.total_cmp(&b.1));
                 match best {
                     Some((i, v)) if v >= 0.5 => {
@@ -474,19 +490,20 @@ fn accuracy_on_held_out_splits() {
         println!("  issue 25 target {what}: {}", if met { "met" } else { "MISSED" });
     }
     assert!(n_dogs >= 1000, "only {n_dogs} held-out dogs");
-    // Met, so held: no false face on a non-cat photo.
+    // Met, so held: no false face on a non-cat photo; since session 20, with each source's box
+    // convention, precision (tract: 160 of 162) and the eye error's p90 (tract: 0.133).
     assert!(noncat_fp == 0.0, "false faces on non-cat photos: {noncat_fp:.3} per photo");
-    // Missed (models/README.md says by how much, and why); held at the level session 11 reached
-    // with the 160-input detector and the tile pass (onnxruntime: recall 0.846, precision 0.975,
-    // 0.021 false faces per dog photo over 1,260 dogs, 0.853 of pets/ cats found, eye error 0.081
-    // over the faces found and 0.134 with misses as 1.0), less a face or two of tract/onnxruntime
-    // difference, so that a regression shows.
-    assert!(recall >= 0.83, "face recall {recall:.3} < 0.83");
-    assert!(precision >= 0.965, "face precision {precision:.3} < 0.965");
+    assert!(precision >= 0.98, "face precision {precision:.3} < 0.98");
+    assert!(p90 <= 0.15, "p90 eye error, misses counted as 1.0: {p90:.3} > 0.15 IOD");
+    // Missed (models/README.md says by how much, and why); held at the level session 20 measured
+    // (onnxruntime: recall 0.856, 0.021 false faces per dog photo over 1,260 dogs, 0.853 of pets/
+    // cats found, eye error 0.080 over the faces found and 0.098 with misses as 1.0), less a face
+    // or two of tract/onnxruntime difference, so that a regression shows.
+    assert!(recall >= 0.84, "face recall {recall:.3} < 0.84");
     assert!(dog_fp <= 0.025, "false faces per dog photo {dog_fp:.4} > 0.025");
     assert!(pets_found >= 0.84, "pets/cats photos with a find {pets_found:.3} < 0.84");
     assert!(mean_found <= 0.09, "mean eye error over the faces found {mean_found:.3} > 0.09 IOD");
-    assert!(mean_eye <= 0.15, "mean eye error, misses counted as 1.0: {mean_eye:.3} > 0.15 IOD");
+    assert!(mean_eye <= 0.12, "mean eye error, misses counted as 1.0: {mean_eye:.3} > 0.12 IOD");
 }
 
 /// The photos large enough to be read as coefficients (a short side of 640
