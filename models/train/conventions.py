@@ -38,18 +38,25 @@ def apply(box, p):
     return [float(cx - w / 2), float(cy - h / 2), float(cx + w / 2), float(cy + h / 2)] + list(box[4:])
 
 
+def unapply(label, p):
+    """the box whose `apply(box, p)` is `label`: a label put in the detector's own convention"""
+    lw, lh = (label[2] - label[0]) * np.exp(-p[2]), (label[3] - label[1]) * np.exp(-p[3])
+    cx, cy = (label[0] + label[2]) / 2 - p[0] * lw, (label[1] + label[3]) / 2 - p[1] * lh
+    return [float(cx - lw / 2), float(cy - lh / 2), float(cx + lw / 2), float(cy + lh / 2)]
+
+
 def in_conventions(faces, sources, conv):
     """faces: one list of rows per photo; sources: each photo's source -> the rows in their sources' conventions"""
     return [[apply(f, conv[s]) for f in row] for row, s in zip(faces, sources)]
 
 
 def fit(det_session):
-    """-> ({source: [dx, dy, lw, lh]} for this detector, rounded to 4 decimals: Rust reads the same numbers;
-    {source: pairs fitted})"""
+    """-> ({source: [dx, dy, lw, lh]} for this detector, run at its own input size, rounded to 4 decimals (Rust
+    reads the same numbers); {source: pairs fitted})"""
     out, pairs = {}, {}
     for name, load in SOURCES.items():
         train, _ = internal_split(load())
-        prep = Prepared([r["path"] for r in train])
+        prep = Prepared([r["path"] for r in train], det_session.get_inputs()[0].shape[2])  # its own input size
         rows = []
         for r, dets in zip(train, run_dets(prep, ort_det_outputs(det_session, prep), FIT_SCORE, NMS_IOU)):
             if not dets or not r["boxes"]:
@@ -62,3 +69,9 @@ def fit(det_session):
         out[name] = [round(float(v), 4) for v in np.median(np.asarray(rows), axis=0)]
         pairs[name] = len(rows)
     return out, pairs
+
+
+def fit_file(onnx_path):
+    """`fit` for the detector in this (absolute) ONNX file"""
+    import onnxruntime as ort
+    return fit(ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"]))

@@ -38,6 +38,9 @@ p.add_argument("--pets-pos", type=int, default=600, help="pseudo-labelled pets/ 
 p.add_argument("--pets-neg", type=int, default=800, help="pets/ dogs (negatives) drawn per epoch")
 p.add_argument("--backbone", default="ours", choices=["ours", "ultraface"],
                help="ultraface: UltraFace-slim's backbone, initialised from its MIT-licensed human-face weights")
+p.add_argument("--conventions", default="", choices=["", "fit"],
+               help="session 20, 'fit': each source's labels put in the detector's box convention before they supervise "
+                    "it (conventions.py's map, fitted on the --init-onnx detector at this input size, training photos only)")
 p.add_argument("--ultraface", default="../shared/reference-models/onnx/ultraface/version-slim-320.onnx",
                help="repo-relative, like every data path here")
 args = p.parse_args()
@@ -50,6 +53,14 @@ hj_tr, hj_iv = internal_split(load_hujingyu("train"))
 of_tr, of_iv = internal_split(load_orienfish("train"))
 dogs_tr, dogs_iv = internal_split(dog_photos(0))
 log(f"train: hujingyu {len(hj_tr)} orienfish {len(of_tr)} dogs {len(dogs_tr)}; internal val: {len(hj_iv)} {len(of_iv)} {len(dogs_iv)}")
+if args.conventions == "fit":
+    # orienfish draws faces tighter than hujingyu: without this, its labels pull the one box head inwards
+    import conventions
+    conv, pairs = conventions.fit_file(abspath(args.init_onnx))
+    log(f"label conventions of {args.init_onnx} (pairs {pairs}): {conv}; labels put in the detector's")
+    for name, recs in (("hujingyu", hj_tr + hj_iv), ("orienfish", of_tr + of_iv)):
+        for r in recs:
+            r["boxes"] = [conventions.unapply(b, conv[name]) for b in r["boxes"]]
 
 # unlabelled cat photos (cats-vs-dogs/cat) for the auxiliary image-level cat-vs-dog loss only
 unl = unlabelled_cat_photos()

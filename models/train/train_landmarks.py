@@ -36,6 +36,10 @@ p.add_argument("--teachers", default="", help="teachers.py's cache: pets/ detect
 p.add_argument("--n-pos", type=int, default=0, help="face-check positives drawn per epoch (0: all)")
 p.add_argument("--n-neg", type=int, default=1300, help="face-check hard negatives drawn per epoch")
 p.add_argument("--init-onnx", default="", help="warm start from a shipped landmark model's ONNX (BatchNorms frozen)")
+p.add_argument("--conventions", default="", metavar="DETECTOR_ONNX",
+               help="session 20: the eye faces' labelled boxes (orienfish's, tighter than the detector's) put in this "
+                    "detector's box convention first (conventions.py's fit), so that crops made from them are framed "
+                    "as the detector's boxes frame them at run time")
 p.add_argument("--warmup", type=float, default=2)
 p.add_argument("--stop-epoch", type=int, default=0, help="stop after this epoch (the schedule stays that of --epochs)")
 p.add_argument("--hard-neg-frac", type=float, default=0.0,
@@ -56,6 +60,13 @@ dets_of = {(r["path"], j): [d[:4] for d in r["dets"] if iou1(d, g) >= 0.5]
            for r in rows for j, g in enumerate(r["boxes"])}
 for f in tr_faces + iv_faces:
     f["dets"] = dets_of.get((f["path"], f["j"]), [])
+if args.conventions:
+    import conventions
+    from common import abspath
+    conv, _ = conventions.fit_file(abspath(args.conventions))
+    log(f"eye faces' labelled boxes put in {args.conventions}'s convention: orienfish {conv['orienfish']}")
+    for f in tr_faces + iv_faces:
+        f["box"] = conventions.unapply(f["box"], conv["orienfish"])
 log(f"eye faces: training {len(tr_faces)} ({sum(1 for f in tr_faces if f['dets'])} with detector boxes), "
     f"internal-val {len(iv_faces)}")
 eyes_data = LmkData(tr_faces, seed=args.seed, copies=args.copies)
