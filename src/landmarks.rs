@@ -84,7 +84,7 @@ impl Landmarker {
     }
 
     fn crop(&self, img: &(impl Source + ?Sized), bbox: [f32; 4]) -> (Crop, RgbImage) {
-        let (canvas, crop) = img.crop_square(Crop::around(bbox, self.crop_scale), self.size, self.pad);
+        let (canvas, crop) = img.face_crop(Crop::around(bbox, self.crop_scale), self.size, self.pad);
         (crop, canvas)
     }
 

@@ -183,7 +183,7 @@ pub fn warm_up(engine: &Engine) -> Result<usize, ApiError> {
             landmarker.locate(&photo, face).map_err(internal)?;
         } else {
             photo.letterbox(detector.size, detector.pad);
-            photo.crop_square(Crop::around(face, landmarker.crop_scale), landmarker.size, landmarker.pad);
+            photo.face_crop(Crop::around(face, landmarker.crop_scale), landmarker.size, landmarker.pad);
         }
         // The glasses at fixed eyes: located ones on a pattern may be anywhere.
         let eyes = [((0.43 * fw, 0.45 * fh), (0.57 * fw, 0.45 * fh))];

@@ -38,6 +38,11 @@ pub trait Source {
     /// it was taken from, in photo pixels: `crop`, or within a pixel or two
     /// of it when made from a smaller picture.
     fn crop_square(&self, crop: Crop, size: u32, pad: u8) -> (RgbImage, Crop);
+    /// `crop_square` for the landmark model's crop of a face, which a
+    /// `codec::Coded` may make from a smaller picture than a tile's.
+    fn face_crop(&self, crop: Crop, size: u32, pad: u8) -> (RgbImage, Crop) {
+        self.crop_square(crop, size, pad)
+    }
 }
 
 impl Source for RgbImage {

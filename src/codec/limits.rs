@@ -112,7 +112,7 @@ impl PhotoHeader {
         let (pw, ph) = (w.div_ceil(k), h.div_ceil(k));
         let picture = pw * ph * 3 * (1 + self.reoriented as u64) + pw.max(ph) * DETECTOR_SIDE * 16;
         // A crop is made from the picture, or from a part at a scale that
-        // leaves it under 2 × 4 × its canvas a side (`coded::CROP_MARGIN`).
+        // leaves it under 2 × 4 × its canvas a side (`coded::crop_scale`).
         let part_side = 8 * LANDMARK_SIDE;
         let crop_part = part_side * part_side * 3 + part_side * LANDMARK_SIDE * 16;
         let parts = parts_cap(px) * 3;

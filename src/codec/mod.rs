@@ -152,6 +152,13 @@ impl Source for Decoded {
             Decoded::Coded(c) => c.crop_square(crop, size, pad),
         }
     }
+
+    fn face_crop(&self, crop: Crop, size: u32, pad: u8) -> (RgbImage, Crop) {
+        match self {
+            Decoded::Pixels { image, .. } => Source::crop_square(image, crop, size, pad),
+            Decoded::Coded(c) => c.face_crop(crop, size, pad),
+        }
+    }
 }
 
 /// Pixels by photo coordinates, to draw on (`overlay`) and encode from:
