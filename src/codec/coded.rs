@@ -451,11 +451,13 @@ mod tests {
             let (mean, max) = differ(&canvas, &reference);
             assert!(mean < 0.75 && max <= 16, "{o:?}: the letterbox differs by {mean:.2} on average, {max} at most");
             for crop in [Crop { left: 301, top: 107, side: 397 }, Crop { left: -40, top: 500, side: 250 }, Crop { left: 200, top: 150, side: 120 }] {
-                let (canvas, taken) = coded.crop_square(crop, 96, 128);
-                assert!((taken.left - crop.left).abs() < 8 && (taken.top - crop.top).abs() < 8 && (taken.side as i64 - crop.side as i64).abs() < 8, "{o:?}: {crop:?} → {taken:?}");
-                let reference = preprocess::crop_square(&upright, taken, 96, 128);
-                let (mean, max) = differ(&canvas, &reference);
-                assert!(mean < 0.75 && max <= 16, "{o:?} {crop:?}: differs by {mean:.2} on average, {max} at most");
+                // A tile's canvas, and a face crop (397 px: from the picture at 1/2).
+                for (canvas, taken) in [coded.crop_square(crop, 96, 128), coded.face_crop(crop, 96, 128)] {
+                    assert!((taken.left - crop.left).abs() < 8 && (taken.top - crop.top).abs() < 8 && (taken.side as i64 - crop.side as i64).abs() < 8, "{o:?}: {crop:?} → {taken:?}");
+                    let reference = preprocess::crop_square(&upright, taken, 96, 128);
+                    let (mean, max) = differ(&canvas, &reference);
+                    assert!(mean < 0.75 && max <= 16, "{o:?} {crop:?}: differs by {mean:.2} on average, {max} at most");
+                }
             }
         }
     }
