@@ -500,9 +500,10 @@ for kind in os.environ.get("EVAL_KINDS", "float int8").split():
     fp_, fd, fn_ = cp.faces(T_DET, T_FACE), cd.faces(T_DET, T_FACE), cn.faces(T_DET, T_FACE)
     gts = [r["boxes"] for r in held_pos]
     conv = lambda faces: conventions.in_conventions(faces, held_src, CONV)  # noqa: E731
-    m = metrics(conv(fp_), gts, {"dogs": fd, "noncat": fn_})
-    m["recall_hujingyu_val"] = metrics(conv(fp_)[:n_hj], gts[:n_hj])["recall"]
-    m["recall_orienfish_test"] = metrics(conv(fp_)[n_hj:], gts[n_hj:])["recall"]
+    fp_conv = conv(fp_)
+    m = metrics(fp_conv, gts, {"dogs": fd, "noncat": fn_})
+    m["recall_hujingyu_val"] = metrics(fp_conv[:n_hj], gts[:n_hj])["recall"]
+    m["recall_orienfish_test"] = metrics(fp_conv[n_hj:], gts[n_hj:])["recall"]
     # information only: every box as the detector gives it (how sessions 1-19 measured)
     m["without_conventions"] = metrics(fp_, gts)
     m["without_face_check"] = metrics(conv(cp.faces(T_DET, 0.0)), gts, {"dogs": cd.faces(T_DET, 0.0)})
@@ -540,7 +541,9 @@ for kind in os.environ.get("EVAL_KINDS", "float int8").split():
         def rows(c, gts_of):
             return [dict(path=p, gt=g, kept=[x[:6] for x in k], rejected=[x[:6] for x in row if x not in k])
                     for p, g, k, row in zip(c.paths, gts_of, c.faces(T_DET, T_FACE), c.cands)]
-        cases = dict(faces=rows(cp, gts), dogs=rows(cd, [[]] * len(dog_paths)),
+        # each labelled photo's convention, so that the sheet matches as the figures do
+        cases = dict(faces=[dict(r, convention=CONV[s]) for r, s in zip(rows(cp, gts), held_src)],
+                     dogs=rows(cd, [[]] * len(dog_paths)),
                      noncat=rows(cn, [[]] * len(non_paths)), pets_cats=rows(cpc, [[]] * len(petcat_paths)),
                      eyes=[dict(path=p, gt=e, pred=q) for p, e, q in eye_cases])
 json.dump(cases, open(os.path.join(OUT, "heldout_cases.json"), "w"))

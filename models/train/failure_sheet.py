@@ -11,6 +11,7 @@ import sys
 
 from PIL import Image, ImageDraw
 
+import conventions
 from common import OUT, abspath, load_rgb
 from detlib import match_dets
 from lmklib import eye_error
@@ -59,7 +60,9 @@ def sheet(name, tiles, cols=5):
 
 misses, false_cat = [], []
 for c in cases["faces"]:
-    tp, fp, fn, pairs = match_dets(c["kept"], c["gt"])
+    # matched in the label's source's convention, as evaluate.py's figures are (cases written before session 20
+    # carry none: every box as the detector gives it); the boxes drawn are the pipeline's own
+    tp, fp, fn, pairs = match_dets([conventions.apply(k, c.get("convention", [0.0] * 4)) for k in c["kept"]], c["gt"])
     matched_k = {i for i, _ in pairs}
     fps = [k for i, k in enumerate(c["kept"]) if i not in matched_k]
     base = os.path.basename(c["path"])

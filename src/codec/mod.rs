@@ -155,7 +155,7 @@ impl Source for Decoded {
 
     fn face_crop(&self, crop: Crop, size: u32, pad: u8) -> (RgbImage, Crop) {
         match self {
-            Decoded::Pixels { image, .. } => Source::crop_square(image, crop, size, pad),
+            Decoded::Pixels { image, .. } => image.face_crop(crop, size, pad),
             Decoded::Coded(c) => c.face_crop(crop, size, pad),
         }
     }

@@ -364,7 +364,6 @@ fn shipped(path: &Path) -> codec::Decoded {
 /// How many photos `shipped` read as coefficients, by scale (1/1 to 1/8).
 static CODED: [std::sync::atomic::AtomicUsize; 4] = [const { std::sync::atomic::AtomicUsize::new(0) }; 4];
 
-/// The cats the shipped pipeline finds: detector, face check, landmarks (second pass included).
 /// `b` in a labelled source's box convention `[dx, dy, lw, lh]`: the centre
 /// moved by (dx × width, dy × height), the sides scaled by (e^lw, e^lh).
 /// models/train/conventions.py's `apply`.
@@ -375,6 +374,7 @@ fn in_convention(b: &[f32; 4], [dx, dy, lw, lh]: [f32; 4]) -> [f32; 4] {
     [cx - w / 2.0, cy - h / 2.0, cx + w / 2.0, cy + h / 2.0]
 }
 
+/// The cats the shipped pipeline finds: detector, face check, landmarks (second pass included).
 fn cats(e: &Engine, img: &codec::Decoded) -> Vec<Cat> {
     pipeline::find_cats(e, img, &mut Default::default()).unwrap()
 }
