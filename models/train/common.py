@@ -385,11 +385,13 @@ def build_torch():
                 o.bias.data[0] = -4.6
             self.grids = {}
 
+        def features(self, x):
+            """-> the backbone's stride-16 and stride-32 maps (what the heads read)"""
+            p4 = self.c4(self.c3(self.stem(x)))
+            return p4, self.c5(p4)
+
         def raw(self, x):
-            x = self.stem(x)
-            x = self.c3(x)
-            p4 = self.c4(x)
-            p5 = self.c5(p4)
+            p4, p5 = self.features(x)
             f4, f5 = self.h4(p4), self.h5(p5)
             self.aux_logit = self.aux(torch.cat([p4.mean((2, 3)), p5.mean((2, 3))], 1))[:, 0]
             return [(self.cls4(f4), self.reg4(f4)), (self.cls5(f5), self.reg5(f5))]
@@ -482,7 +484,7 @@ def build_torch():
             self.h4 = DW(112, 64)
             self.h5 = DW(320, 64)
 
-        def raw(self, x):
+        def features(self, x):
             n = self.net
             x = n._swish(n._bn0(n._conv_stem(x * self.IN_AFFINE[0] + self.IN_AFFINE[1])))
             dc = n._global_params.drop_connect_rate or 0.0
@@ -490,10 +492,7 @@ def build_torch():
                 x = b(x, drop_connect_rate=dc * i / len(n._blocks))
                 if i == 10:
                     p4 = x
-            p5 = x
-            f4, f5 = self.h4(p4), self.h5(p5)
-            self.aux_logit = self.aux(torch.cat([p4.mean((2, 3)), p5.mean((2, 3))], 1))[:, 0]
-            return [(self.cls4(f4), self.reg4(f4)), (self.cls5(f5), self.reg5(f5))]
+            return p4, x
 
     class Landmarks(nn.Module):
         """Eye heatmaps with a soft-argmax, and (face=True) a "cat face or not" logit for the crop: a 1x1

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from common import ema_and_optimizer, optimizer_step, start_run, OUT, abspath, build_torch, dog_photos, export_detector, internal_split, load_hujingyu, load_orienfish, unlabelled_cat_photos
+from common import ema_and_optimizer, optimizer_step, start_run, OUT, abspath, build_torch, dog_photos, export_detector, internal_split, load_hujingyu, load_orienfish, pets_photos, unlabelled_cat_photos
 from detlib import ANCHORS, DetData, Prepared, det_metrics, run_dets
 
 p = argparse.ArgumentParser()
@@ -75,18 +75,17 @@ if args.conventions == "fit":
 unl = unlabelled_cat_photos()
 pseudo = json.load(open(args.pseudo)) if args.pseudo else []
 log(f"pseudo-labelled photos: {len(pseudo)} ({sum(len(r['boxes']) for r in pseudo)} faces, {sum(len(r['ignore']) for r in pseudo)} ignore regions)")
+pets = json.load(open(args.pets)) if args.pets else None
 if args.kd_unlabelled:
-    from common import pets_photos
-    assert args.teacher_det and args.pets, "--kd-unlabelled needs --teacher-det and --pets"
-    have = {r["path"] for r in json.load(open(args.pets))["cats"]}
+    assert args.teacher_det and pets, "--kd-unlabelled needs --teacher-det and --pets"
+    have = {r["path"] for r in pets["cats"]}
     extra = [p for p in pets_photos("cats", "train") if p not in have]
     log(f"unlabelled pets/ cats for the teacher alone: {len(extra)}, {args.kd_unlabelled} more unlabelled per epoch")
     unl = unl + extra
     args.unl_per_epoch += args.kd_unlabelled
 data = DetData(hj_tr + of_tr + pseudo, dogs_tr, seed=args.seed, unlabelled_cats=unl, neg_repeat=args.neg_repeat,
                unl_per_epoch=args.unl_per_epoch, aug=args.aug)
-if args.pets:
-    pets = json.load(open(args.pets))
+if pets:
     data.add_pool(pets["cats"], 1, args.pets_pos)
     data.add_pool([dict(path=p) for p in pets["dogs"]], 0, args.pets_neg)
     log(f"pets/: {len(pets['cats'])} pseudo-labelled cat photos ({sum(len(r['boxes']) for r in pets['cats'])} faces), "
@@ -209,7 +208,6 @@ def loss_fn(x, pos, gtb, ign, valid, aux_t):
 iv_pos = hj_iv + of_iv
 prep_iv = Prepared([r["path"] for r in iv_pos])
 # internal-val dogs: cats-vs-dogs' every 10th even dog and pets/'s internal split (session 9)
-from common import pets_photos  # noqa: E402
 prep_ivd = Prepared(dogs_iv + pets_photos("dogs", "internal"))
 prep_ivc = Prepared(pets_photos("cats", "internal"))
 
