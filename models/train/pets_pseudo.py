@@ -6,7 +6,10 @@ mine.py's detections (the shipped detector) and the teachers' cache (teachers.py
   judgement is dog are left out, and so are photos with no face.
 - dog photos (pets/dogs training split): negatives unless a teacher sees a cat (whole-photo p_cat >= 0.1,
   or a YOLOX-nano cat box >= 0.3): the upstream labels are per photo and unchecked.
-usage: pets_pseudo.py mined.json teachers.json out.json
+With --boxless (session 22), a detection whose centre lies in no YOLOX-nano box at all, cat or dog, is a face
+too (the other conditions unchanged): YOLOX-nano misses close-ups, caged and hairless cats, the faces the
+detector misses most. Meant for the teacher detector's detections (export_teacher.py, then mine.py).
+usage: pets_pseudo.py mined.json teachers.json out.json [--boxless]
 """
 import json
 import sys
@@ -16,6 +19,7 @@ from common import dog_photo_has_cat
 LABEL, IGNORE = 0.6, 0.25
 
 mined, teach, dst = sys.argv[1:4]
+BOXLESS = "--boxless" in sys.argv[4:]
 rows = json.load(open(mined))
 T = json.load(open(teach))
 
@@ -47,7 +51,8 @@ for r in rows:
             continue
         cat_s = max((b[4] for b in t["boxes"] if b[5] == "cat" and inside(d, b)), default=0.0)
         dog_s = max((b[4] for b in t["boxes"] if b[5] == "dog" and inside(d, b)), default=0.0)
-        ok = d[4] >= LABEL and cat_s > 0 and cat_s >= dog_s and r["crop_cat"][k] > r["crop_dog"][k]
+        boxed = cat_s > 0 or (BOXLESS and dog_s == 0)
+        ok = d[4] >= LABEL and boxed and cat_s >= dog_s and r["crop_cat"][k] > r["crop_dog"][k]
         (boxes if ok else ignore).append(d[:4])
     if boxes:
         cats.append(dict(path=r["path"], boxes=boxes, ignore=ignore, set=r["set"]))
