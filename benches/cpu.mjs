@@ -39,8 +39,11 @@ import { median, serverTiming } from './stats.mjs';
 export const FREE_CPU_MS = 10;
 /** Issue 28's targets for a warm 1 MP photo: everything but the models, and in all. */
 export const OUTSIDE_MODELS_TARGET_MS = 3;
-const TRIVIAL_CONFIG = path.join(ROOT, 'benches', 'trivial-worker', 'wrangler.toml');
-const TRIVIAL_BUILT = path.join(ROOT, 'benches', 'trivial-worker', 'build', 'index.js');
+/** benches/trivial-worker: the runtime's floor, built by `make bench` (Makefile's TRIVIAL_OUT). */
+export const TRIVIAL_CONFIG = path.join(ROOT, 'benches', 'trivial-worker', 'wrangler.toml');
+export const TRIVIAL_BUILT = path.join(ROOT, 'benches', 'trivial-worker', 'build', 'index.js');
+/** startRuntime's `answers` for the trivial worker: its own socket is the one that says "ok". */
+export const trivialAnswers = async (url) => (await (await fetch(`${url}/`)).text()) === 'ok';
 const SOURCE = process.env.BENCH_PHOTO || path.join(SHARED, 'data', 'cat-photos', 'kairess_022.jpg');
 const OUT = path.join(ROOT, 'target', 'bench');
 const TICK_MS = 1000 / Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
@@ -225,13 +228,11 @@ async function settle(pid) {
  */
 async function floorFor(photo, { runs, warmups }) {
   if (!fs.existsSync(TRIVIAL_BUILT)) return null;
-  const ok = async (url) => (await (await fetch(`${url}/`)).text()) === 'ok';
-  const h = await startRuntime(TRIVIAL_CONFIG, ok);
+  const h = await startRuntime(TRIVIAL_CONFIG, trivialAnswers);
   try {
-    const post = () => fetch(`${h.url}/`, { method: 'POST', body: photo.bytes, headers: { 'content-type': 'image/jpeg' } });
-    for (let i = 0; i < warmups; i++) await (await post()).arrayBuffer();
+    for (let i = 0; i < warmups; i++) await timedPost(h.url, h.pid, '/', photo.bytes);
     const cpus = [];
-    for (let i = 0; i < runs; i++) cpus.push((await requestCpu(h.pid, post)).cpu);
+    for (let i = 0; i < runs; i++) cpus.push((await timedPost(h.url, h.pid, '/', photo.bytes)).cpu);
     return median(cpus);
   } finally { h.w.stop(); }
 }

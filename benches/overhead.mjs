@@ -13,7 +13,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { configFor, benchPhotos, requestCpu, startRuntime } from './cpu.mjs';
+import { TRIVIAL_BUILT, TRIVIAL_CONFIG, configFor, benchPhotos, requestCpu, startRuntime, trivialAnswers } from './cpu.mjs';
 import { median, serverTiming } from './stats.mjs';
 import { ROOT } from '../tests/harness.mjs';
 
@@ -33,14 +33,11 @@ const trivialKinds = {
   'trivial worker: GET': (url) => fetch(`${url}/`),
   'trivial worker: POST of the photo': (url) => fetch(`${url}/`, { method: 'POST', body: photo.bytes, headers: { 'content-type': 'image/jpeg' } }),
 };
-const TRIVIAL = path.join(ROOT, 'benches', 'trivial-worker', 'wrangler.toml');
-if (!fs.existsSync(path.join(ROOT, 'benches', 'trivial-worker', 'build', 'index.js'))) {
+if (!fs.existsSync(TRIVIAL_BUILT)) {
   console.error('build the trivial worker first: make benches/trivial-worker/build/index.js');
   process.exit(2);
 }
 const got = Object.fromEntries([...Object.keys(kinds), ...Object.keys(trivialKinds)].map((k) => [k, { cpu: [], total: [] }]));
-// The trivial worker's own socket: the one that answers "ok".
-const ok = async (url) => (await (await fetch(`${url}/`)).text()) === 'ok';
 async function measure(cfg, which, warmups, answers) {
   const h = await startRuntime(cfg, answers);
   try {
@@ -56,7 +53,7 @@ async function measure(cfg, which, warmups, answers) {
 }
 for (let r = 0; r < ROUNDS; r++) {
   await measure(config, kinds, kinds.hipsterize);
-  await measure(TRIVIAL, trivialKinds, trivialKinds['trivial worker: GET'], ok);
+  await measure(TRIVIAL_CONFIG, trivialKinds, trivialKinds['trivial worker: GET'], trivialAnswers);
 }
 console.log(`${photo.name} photo (${photo.bytes.length} bytes); ${ROUNDS} fresh runtimes of each worker × ${RUNS} warm requests of each kind, interleaved; workerd process CPU, medians; load average at the end ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
 console.log('| request | CPU p50 (ms) | Server-Timing total | CPU − total |\n|---|---|---|---|');

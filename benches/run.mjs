@@ -13,7 +13,7 @@ import { ROOT, SHARED, freePort, startWorker } from '../tests/harness.mjs';
 import { median, pct, serverTiming } from './stats.mjs';
 import { bundleSize } from '../scripts/bundle.mjs';
 import { deviceBench, deviceMarkdown } from './device.mjs';
-import { cpuBench, cpuMarkdown } from './cpu.mjs';
+import { FREE_CPU_MS, TRIVIAL_BUILT, TRIVIAL_CONFIG, cpuBench, cpuMarkdown } from './cpu.mjs';
 
 const PHOTO = process.env.BENCH_PHOTO || path.join(SHARED, 'data', 'cat-photos', 'kairess_022.jpg');
 const WARM_RUNS = Number(process.env.BENCH_RUNS || 50);
@@ -23,10 +23,9 @@ const VENV_PY = path.join(process.env.EDGECAT_BENCH_VENV || path.join(os.homedir
 const CLI = path.join(ROOT, 'target', 'release', 'edgecat');
 // Issue 16's targets, as multiples of the baselines measured in the same run.
 const TARGETS = { bundleGzipMB: 1.5, coldPenaltyXWarm: 1.0, startXPython: 0.5, warmXNative: 1.8, warmXPython: 1.5 };
-// The Workers Free plan's CPU time per request; a warm request's Server-Timing
-// total is its CPU time near enough (one thread, no I/O inside the pipeline).
-const FREE_CPU_MS = 10;
-const TRIVIAL_CONFIG = path.join(ROOT, 'benches', 'trivial-worker', 'wrangler.toml');
+// FREE_CPU_MS (cpu.mjs): the Workers Free plan's CPU time per request; a warm
+// request's Server-Timing total is its CPU time near enough (one thread, no I/O
+// inside the pipeline).
 const MB = 1e6;
 
 fs.mkdirSync(OUT, { recursive: true });
@@ -171,7 +170,7 @@ async function startToAnswer(config, method = 'POST', route = '/api/hipsterize')
 function paddedTrivialConfig(size) {
   const dir = path.join(OUT, 'trivial-padded');
   fs.rmSync(dir, { recursive: true, force: true });
-  fs.cpSync(path.join(ROOT, 'benches', 'trivial-worker', 'build'), path.join(dir, 'build'), { recursive: true });
+  fs.cpSync(path.dirname(TRIVIAL_BUILT), path.join(dir, 'build'), { recursive: true });
   const wasm = path.join(dir, 'build', 'index_bg.wasm');
   const bytes = fs.readFileSync(wasm);
   const leb = (n) => { const o = []; do { let x = n & 0x7f; n = Math.floor(n / 128); if (n) x |= 0x80; o.push(x); } while (n); return Buffer.from(o); };
